@@ -1,0 +1,10 @@
+# The two commands of the README. Each sets itself up (idempotently) in .venv first.
+.PHONY: serve test
+
+serve:
+	@scripts/setup.sh serve
+	@.venv/bin/answer-engine serve
+
+test:
+	@scripts/setup.sh test
+	.venv/bin/python -m pytest -q

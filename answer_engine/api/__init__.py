@@ -1,0 +1,3 @@
+from answer_engine.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,145 @@
+"""llama.cpp backend (llama-cpp-python): a GGUF model on the CPU, with the model's own chat template.
+
+llama.cpp is blocking and one model instance is not thread-safe, so every call runs on one
+dedicated worker thread; tokens cross into asyncio through a queue. Closing the async iterator
+(client gone, stop button, timeout) sets a flag that the worker checks after every token.
+llama-cpp-python keeps the previous prompt's evaluated tokens and only evaluates the new
+suffix, so a shared system-prompt prefix is computed once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
+
+_END = object()
+
+
+class LlamaCppBackend:
+    name = "llamacpp"
+
+    def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+        self.model_path = Path(model_path)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._load_lock = threading.Lock()
+
+    # -- loading (blocking)
+
+    def load(self) -> None:
+        with self._load_lock:
+            if self._llm is not None:
+                return
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            try:
+                llm = Llama(
+                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise BackendError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise BackendError(f"{self.model_path} carries no chat template; use an instruct model")
+            eos_id, bos_id = llm.token_eos(), llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos_id) if eos_id != -1 else "",
+                bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
+                stop_token_ids=[eos_id],
+            )
+            self._llm = llm
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
+
+    # -- prompts
+
+    def _format(self, messages: list[ChatMessage]) -> Any:
+        self.load()
+        return self._formatter(messages=[m.model_dump() for m in messages])
+
+    def _prompt_ids(self, messages: list[ChatMessage]) -> tuple[list[int], Any]:
+        formatted = self._format(messages)
+        ids = self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        return ids, formatted
+
+    def count_prompt_tokens(self, messages: list[ChatMessage]) -> int:
+        return len(self._prompt_ids(messages)[0])
+
+    def count_tokens(self, text: str) -> int:
+        self.load()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "model_path": str(self.model_path), "n_ctx": self.n_ctx, "n_threads": self.n_threads}
+
+    # -- generation
+
+    def _generate(self, messages: list[ChatMessage], params: GenerationParams, emit: Any, cancel: threading.Event) -> None:
+        ids, formatted = self._prompt_ids(messages)
+        if len(ids) + params.max_tokens > self.n_ctx:
+            raise BackendError(f"prompt of {len(ids)} tokens + max_tokens {params.max_tokens} exceeds n_ctx {self.n_ctx}")
+        stop = list(params.stop) + [s for s in (formatted.stop or []) if s]
+        it = self._llm.create_completion(
+            prompt=ids, max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+            stop=stop, stopping_criteria=formatted.stopping_criteria, stream=True,
+        )
+        try:
+            for chunk in it:
+                if cancel.is_set():
+                    break
+                text = chunk["choices"][0]["text"]
+                if text:
+                    emit(text)
+        finally:
+            it.close()
+
+    async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def put(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone: nobody is listening
+                cancel.set()
+
+        def work() -> None:
+            try:
+                if not cancel.is_set():
+                    self._generate(messages, params, put, cancel)
+            except BaseException as exc:  # handed to the consumer
+                put(exc if isinstance(exc, BackendError) else BackendError(f"llama.cpp failed: {exc}"))
+            finally:
+                put(_END)
+
+        future = loop.run_in_executor(self._executor, work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            cancel.set()
+            if not future.done():
+                # Don't wait for the worker here: it stops at its next token.
+                future.add_done_callback(lambda f: f.exception())
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,231 @@
+"""The answer-engine command: serve, ask, index, models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from answer_engine import __version__
+from answer_engine.config import ConfigError, Settings, load_settings
+
+EXIT_ERROR = 1
+
+
+class CommandError(Exception):
+    """A one-line message for the user, and a non-zero exit."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        overrides["generation"] = {"model": args.model}
+    return load_settings(args.config, **overrides)
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from answer_engine.api.app import create_app
+
+    settings = _settings(args)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    print(f"answer-engine {__version__}: open http://{host}:{port}/ (API: POST /api/ask)", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+# ----------------------------------------------------------------------------- ask
+
+
+async def _ask(settings: Settings, question: str, as_json: bool) -> int:
+    from answer_engine.components import build_pipeline
+    from answer_engine.pipeline import AskRequest
+
+    pipeline = build_pipeline(settings)
+    sources: list[dict[str, Any]] = []
+    citations: list[dict[str, Any]] = []
+    answer: list[str] = []
+    timings: dict[str, Any] = {}
+    out = sys.stdout
+    async with contextlib.aclosing(pipeline.run(AskRequest(query=question))) as events:
+        async for event in events:
+            if event.type == "status":
+                if not as_json:
+                    print(f"… {event.message}", file=sys.stderr, flush=True)
+            elif event.type == "sources":
+                sources = [s.model_dump(include={"n", "url", "title", "snippet"}) for s in event.sources]
+                if not as_json:
+                    print("Sources:", file=out)
+                    for s in event.sources:
+                        print(f"  [{s.n}] {s.title} — {s.url}", file=out)
+                    print(file=out, flush=True)
+            elif event.type == "delta":
+                answer.append(event.text)
+                if not as_json:
+                    out.write(event.text)
+                    out.flush()
+            elif event.type == "citations":
+                citations = [c.model_dump() for c in event.citations]
+                if not as_json:
+                    print("\n", file=out)
+                    print("Cited:" if citations else "Cited: none", file=out)
+                    for c in event.citations:
+                        print(f"  [{c.n}] {c.title} — {c.url}", file=out)
+            elif event.type == "done":
+                timings = event.timings.model_dump()
+                if not as_json:
+                    t = event.timings
+                    print(
+                        f"\n(search {t.search_ms:.0f} ms · fetch {t.fetch_ms:.0f} ms · extract {t.extract_ms:.0f} ms · "
+                        f"select {t.select_ms:.0f} ms · prompt {t.prompt_tokens} tokens · first token {t.ttft_ms:.0f} ms · "
+                        f"{t.completion_tokens} tokens at {t.tokens_per_s:.1f}/s · total {t.total_ms / 1000:.1f} s)",
+                        file=sys.stderr,
+                    )
+            elif event.type == "error":
+                raise CommandError(f"{event.stage}: {event.message}")
+    if as_json:
+        json.dump({"answer": "".join(answer), "citations": citations, "sources": sources, "timings": timings}, out,
+                  ensure_ascii=False)
+        out.write("\n")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    question = " ".join(args.question).strip()
+    if not question:
+        raise CommandError("give a question, e.g. answer-engine ask \"What is a prime number?\"")
+    return asyncio.run(_ask(_settings(args), question, args.json))
+
+
+# ----------------------------------------------------------------------------- index
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from search_adapters.base import SearchError
+    from search_adapters.local import LocalIndex, register_source, unregister_source
+
+    settings = _settings(args)
+    try:
+        if args.remove:
+            if not unregister_source(settings.data_dir, Path(args.remove)):
+                raise CommandError(f"not registered: {Path(args.remove).resolve()}")
+        for path in args.paths:
+            register_source(settings.data_dir, Path(path))
+        info = LocalIndex(settings.data_dir, include_default_corpus=settings.search.include_default_corpus).ensure(
+            force=args.rebuild
+        )
+    except SearchError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        print(info.model_dump_json())
+    else:
+        print(f"indexed {info.pages} pages ({info.chunks} chunks) from {len(info.sources)} source(s) into {info.path}")
+        for s in info.sources:
+            print(f"  {s}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from answer_engine import models
+
+    settings = _settings(args)
+    action = args.action or "list"
+    if action == "list":
+        for spec in models.MODELS.values():
+            installed = models.is_installed(settings.data_dir, spec.name)
+            mark = "*" if spec.name == settings.generation.model else " "
+            state = "installed" if installed else "not installed"
+            print(f"{mark} {spec.name:38} {state:14} {spec.description}")
+        print(f"\n* = configured model; files under {models.models_dir(settings.data_dir)}")
+        return 0
+    name = args.name or settings.generation.model
+    try:
+        if action == "pull":
+            print(f"pulling {name} …", file=sys.stderr, flush=True)
+            path = models.pull(settings.data_dir, name, force=args.force)
+            print(f"{name}: {path} (sha256 verified)")
+        elif action == "path":
+            print(models.resolve_model_path(settings.data_dir, name))
+    except models.ModelError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML settings file (default: configs/default.toml)")
+
+    parser = argparse.ArgumentParser(prog="answer-engine", description="Search, read, and answer with citations.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", parents=[common], help="run the web service (UI at /, SSE at POST /api/ask)")
+    p.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default from config: 8000)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ask", parents=[common], help="answer one question from the terminal")
+    p.add_argument("question", nargs="+", help="the question")
+    p.add_argument("--json", action="store_true", help="print one JSON object: answer, citations, sources, timings")
+    p.add_argument("--model", help="model name or GGUF path (overrides the config)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("index", parents=[common], help="add a folder (.html/.md/.txt) or a JSONL {url,title,text} to the local index")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--remove", metavar="PATH", help="stop indexing a registered path")
+    p.add_argument("--rebuild", action="store_true", help="rebuild even if nothing changed")
+    p.add_argument("--json", action="store_true", help="print the index summary as JSON")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("models", parents=[common], help="list, pull (download from the registry and verify) models")
+    p.add_argument("action", nargs="?", choices=["list", "pull", "path"], help="default: list")
+    p.add_argument("name", nargs="?", help="model name (default: the configured model)")
+    p.add_argument("--force", action="store_true", help="pull again even if installed")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "serve" else logging.ERROR,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+    try:
+        return int(args.func(args) or 0)
+    except (CommandError, ConfigError) as exc:
+        print(f"answer-engine: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a stage that raised outside the pipeline (model load, index build)
+        from answer_engine.backends.base import BackendError
+        from answer_engine.models import ModelError
+        from search_adapters.base import SearchError
+
+        if isinstance(exc, BackendError | ModelError | SearchError):
+            print(f"answer-engine: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Settings: configs/default.toml (or --config FILE), overridden by AE_* environment variables.
+
+Nothing is read at import time: call :func:`load_settings` when the app or command starts.
+Precedence, highest first: environment (AE_SECTION__KEY), the TOML file, the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.toml"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "answer-engine"
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_query_chars: int = Field(2000, ge=1)
+    max_history_messages: int = Field(20, ge=0)
+    web_dir: Path = REPO_ROOT / "web"
+
+
+class SearchSettings(BaseModel):
+    provider: Literal["local"] = "local"
+    include_default_corpus: bool = True
+    max_results: int = Field(4, ge=1, le=20)
+
+
+class FetchSettings(BaseModel):
+    timeout_s: float = Field(10.0, gt=0)
+    max_concurrency: int = Field(4, ge=1)
+
+
+class RetrievalSettings(BaseModel):
+    chunk_words: int = Field(90, ge=20, le=1000)
+    max_passages: int = Field(4, ge=1, le=20)
+    context_tokens: int = Field(520, ge=64)
+
+
+class GenerationSettings(BaseModel):
+    backend: Literal["llamacpp"] = "llamacpp"
+    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    n_ctx: int = Field(4096, ge=512)
+    n_threads: int = Field(0, ge=0)
+    max_tokens: int = Field(256, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    timeout_s: float = Field(300.0, gt=0)
+
+
+class CitationSettings(BaseModel):
+    support_threshold: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AE_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    server: ServerSettings = ServerSettings()
+    search: SearchSettings = SearchSettings()
+    fetch: FetchSettings = FetchSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    generation: GenerationSettings = GenerationSettings()
+    citations: CitationSettings = CitationSettings()
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment wins over it.
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """A configuration file or value that cannot be used."""
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (default configs/default.toml, or $AE_CONFIG) and the environment."""
+    path = Path(config_file or os.environ.get("AE_CONFIG") or DEFAULT_CONFIG)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    elif config_file is not None:
+        raise ConfigError(f"config file not found: {path}")
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    try:
+        return Settings(**data)
+    except Exception as exc:  # pydantic.ValidationError: one clear message
+        raise ConfigError(f"invalid configuration ({path}): {exc}") from exc

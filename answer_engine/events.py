@@ -1,0 +1,105 @@
+"""Typed pipeline events: status* -> sources -> delta* -> citations -> related -> done | error.
+
+Every front-end consumes the same stream. The SSE endpoint sends each event as a frame whose
+``event:`` name is the event type and whose ``data:`` is the event's JSON.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+
+class EventType(StrEnum):
+    STATUS = "status"
+    SOURCES = "sources"
+    DELTA = "delta"
+    CITATIONS = "citations"
+    RELATED = "related"
+    DONE = "done"
+    ERROR = "error"
+
+
+class Source(BaseModel):
+    n: int = Field(description="The number the answer cites this source by: [n].")
+    url: str
+    title: str
+    snippet: str = ""
+    date: str | None = None
+    provider: str = ""
+    from_snippet: bool = Field(False, description="True when the page could not be read and only the search snippet was used.")
+
+
+class Citation(BaseModel):
+    n: int
+    url: str
+    title: str
+
+
+class StatusEvent(BaseModel):
+    type: Literal[EventType.STATUS] = EventType.STATUS
+    stage: str
+    message: str
+
+
+class SourcesEvent(BaseModel):
+    type: Literal[EventType.SOURCES] = EventType.SOURCES
+    sources: list[Source]
+
+
+class DeltaEvent(BaseModel):
+    type: Literal[EventType.DELTA] = EventType.DELTA
+    text: str
+
+
+class CitationsEvent(BaseModel):
+    type: Literal[EventType.CITATIONS] = EventType.CITATIONS
+    citations: list[Citation]
+    answer: str = Field(description="The final answer text, exactly the concatenation of the deltas.")
+
+
+class RelatedEvent(BaseModel):
+    type: Literal[EventType.RELATED] = EventType.RELATED
+    questions: list[str] = []
+
+
+class Timings(BaseModel):
+    search_ms: float = 0.0
+    fetch_ms: float = 0.0
+    extract_ms: float = 0.0
+    select_ms: float = 0.0
+    prompt_tokens: int = 0
+    ttft_ms: float = Field(0.0, description="From the start of generation to the first token.")
+    generation_ms: float = 0.0
+    completion_tokens: int = 0
+    tokens_per_s: float = Field(0.0, description="Decode speed: tokens after the first, per second after the first.")
+    total_ms: float = 0.0
+
+
+class DoneEvent(BaseModel):
+    type: Literal[EventType.DONE] = EventType.DONE
+    timings: Timings
+
+
+class ErrorEvent(BaseModel):
+    type: Literal[EventType.ERROR] = EventType.ERROR
+    stage: str
+    message: str
+
+
+Event = Annotated[
+    StatusEvent | SourcesEvent | DeltaEvent | CitationsEvent | RelatedEvent | DoneEvent | ErrorEvent,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: str | bytes) -> Event:
+    return EVENT_ADAPTER.validate_json(data)
+
+
+def sse_frame(event: BaseModel) -> dict[str, str]:
+    """One named SSE frame for sse-starlette: every frame carries its event name."""
+    return {"event": str(event.type), "data": event.model_dump_json()}  # type: ignore[attr-defined]

@@ -1,0 +1,124 @@
+"""Passage selection: chunk extracted pages, rank passages against the question with BM25, keep the
+best that fit a token budget, and group them into numbered sources for the prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from answer_engine.extract import ExtractedPage
+from answer_engine.text import approx_tokens, split_sentences, terms
+
+MIN_PASSAGE_WORDS = 8  # headings, captions and menu crumbs are not passages
+# A passage scoring below this share of the best passage's BM25 score is noise that only costs
+# prefill time (every prompt token is latency on a CPU: ../shared/BASELINES.md).
+MIN_RELATIVE_SCORE = 0.35
+
+
+@dataclass
+class Passage:
+    page: int  # index into the list of pages
+    text: str
+    score: float = 0.0
+    order: int = 0  # position within its page
+
+
+@dataclass
+class SourceDoc:
+    """One numbered source of the prompt: a page and the passages of it that were selected."""
+
+    n: int
+    url: str
+    title: str
+    passages: list[Passage] = field(default_factory=list)
+    from_snippet: bool = False
+
+    @property
+    def text(self) -> str:
+        ordered = sorted(self.passages, key=lambda p: p.order)
+        return " … ".join(p.text for p in ordered)
+
+
+def chunk_text(text: str, chunk_words: int) -> list[str]:
+    """Split text into sentence-aligned passages of about ``chunk_words`` words.
+
+    Paragraphs up to 1.4x the target stay whole; longer ones are packed sentence by sentence.
+    """
+    out: list[str] = []
+    for para in (p.strip() for p in text.split("\n")):
+        words = len(para.split())
+        if words < MIN_PASSAGE_WORDS:
+            continue
+        if words <= chunk_words * 1.4:
+            out.append(para)
+            continue
+        buf: list[str] = []
+        n = 0
+        for sent in split_sentences(para):
+            w = len(sent.split())
+            if buf and n + w > chunk_words:
+                out.append(" ".join(buf))
+                buf, n = [], 0
+            buf.append(sent)
+            n += w
+        if buf:
+            tail = " ".join(buf)
+            if n < MIN_PASSAGE_WORDS * 2 and out:
+                out[-1] = f"{out[-1]} {tail}"
+            else:
+                out.append(tail)
+    return out
+
+
+def rank_passages(question: str, pages: list[ExtractedPage], chunk_words: int) -> list[Passage]:
+    """All passages of all pages, best first, scored by BM25 over this candidate set."""
+    import bm25s
+
+    passages = [
+        Passage(page=i, text=chunk, order=j)
+        for i, page in enumerate(pages)
+        for j, chunk in enumerate(chunk_text(page.text, chunk_words))
+    ]
+    q = terms(question)
+    if not passages:
+        return []
+    if q:
+        retriever = bm25s.BM25()
+        retriever.index([terms(f"{pages[p.page].title} {p.text}") for p in passages], show_progress=False)
+        docs, scores = retriever.retrieve([q], k=len(passages), show_progress=False)
+        for doc, score in zip(docs[0].tolist(), scores[0].tolist()):
+            passages[doc].score = float(score)
+    # Ties (and a question with no usable terms) fall back to search order, then page order.
+    return sorted(passages, key=lambda p: (-p.score, p.page, p.order))
+
+
+def select_passages(
+    ranked: list[Passage], *, max_passages: int, token_budget: int, min_relative_score: float = MIN_RELATIVE_SCORE
+) -> list[Passage]:
+    chosen: list[Passage] = []
+    used = 0
+    floor = ranked[0].score * min_relative_score if ranked else 0.0
+    for passage in ranked:
+        if len(chosen) >= max_passages or (chosen and passage.score < floor):
+            break
+        cost = approx_tokens(passage.text)
+        if chosen and used + cost > token_budget:
+            continue  # a smaller passage further down may still fit
+        chosen.append(passage)
+        used += cost
+    # Keep scored passages when there are any: a zero-score passage shares no term with the question.
+    if any(p.score > 0 for p in chosen):
+        chosen = [p for p in chosen if p.score > 0]
+    return chosen
+
+
+def group_sources(chosen: list[Passage], pages: list[ExtractedPage], from_snippet: set[int]) -> list[SourceDoc]:
+    """Number sources by their best passage: [1] is the page holding the best-ranked passage."""
+    by_page: dict[int, SourceDoc] = {}
+    for passage in chosen:
+        if passage.page not in by_page:
+            page = pages[passage.page]
+            by_page[passage.page] = SourceDoc(
+                n=len(by_page) + 1, url=page.url, title=page.title or page.url, from_snippet=passage.page in from_snippet
+            )
+        by_page[passage.page].passages.append(passage)
+    return list(by_page.values())

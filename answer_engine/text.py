@@ -1,0 +1,49 @@
+"""Text helpers shared by the index, passage ranking and citation support: one tokenizer for all."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
+# A sentence ends at . ! or ? followed by whitespace, or at a line break.
+SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+
+
+@functools.cache
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@functools.cache
+def stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, stemmed terms: the unit of BM25 and of support scoring."""
+    stop = stopwords()
+    words = [w for w in TOKEN_RE.findall(text.lower()) if w not in stop]
+    return _stemmer().stemWords(words) if words else []
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_END_RE.split(text) if s and s.strip()]
+
+
+def approx_tokens(text: str) -> int:
+    """A tokenizer-free estimate of model tokens (BPE averages ~0.75 words per token in English)."""
+    words = len(text.split())
+    return int(words * 4 / 3) + 1
+
+
+def truncate_words(text: str, max_chars: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
