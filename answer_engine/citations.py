@@ -101,7 +101,7 @@ class CitationStream:
             else:
                 self._release_literal(marker)
         self._close_sentence()
-        self._emit(self._term + self._term_ws)
+        self._emit(self._term)  # whitespace after the last sentence is not part of the answer
         self._term = self._term_ws = ""
         return "".join(self._out[start:])
 

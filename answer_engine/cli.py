@@ -22,10 +22,10 @@ class CommandError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    if getattr(args, "model", None):
-        overrides["generation"] = {"model": args.model}
-    return load_settings(args.config, **overrides)
+    settings = load_settings(args.config)
+    if getattr(args, "model", None):  # a flag on the command line beats the environment and the file
+        settings.generation.model = args.model
+    return settings
 
 
 # ----------------------------------------------------------------------------- serve
@@ -208,7 +208,6 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose or args.command == "serve" else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
     try:
         return int(args.func(args) or 0)
     except (CommandError, ConfigError) as exc:

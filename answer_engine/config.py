@@ -44,8 +44,9 @@ class FetchSettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     chunk_words: int = Field(90, ge=20, le=1000)
-    max_passages: int = Field(4, ge=1, le=20)
-    context_tokens: int = Field(520, ge=64)
+    max_passages: int = Field(5, ge=1, le=20)
+    context_tokens: int = Field(700, ge=64)
+    min_relative_score: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class GenerationSettings(BaseModel):

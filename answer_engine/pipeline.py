@@ -154,19 +154,25 @@ class Pipeline:
             *(asyncio.to_thread(self._extract_one, page, r) for (page, _), r in zip(fetched, results))
         )
         pages: list[ExtractedPage] = []
+        page_scores: list[float] = []
         snippet_pages: set[int] = set()
-        for (_, from_snippet), page in zip(fetched, extracted):
+        for rank, ((_, from_snippet), page, result) in enumerate(zip(fetched, extracted, results)):
             if page is not None:
                 if from_snippet:
                     snippet_pages.add(len(pages))
                 pages.append(page)
+                # Providers without scores rank by position.
+                page_scores.append(result.score if result.score is not None else 1.0 / (rank + 1))
         timings.extract_ms = _ms(t)
 
         # select
         t = time.perf_counter()
         cfg = self.settings.retrieval
-        ranked = await asyncio.to_thread(rank_passages, request.query, pages, cfg.chunk_words)
-        chosen = select_passages(ranked, max_passages=cfg.max_passages, token_budget=cfg.context_tokens)
+        ranked = await asyncio.to_thread(rank_passages, query, pages, cfg.chunk_words, page_scores)
+        chosen = select_passages(
+            ranked, max_passages=cfg.max_passages, token_budget=cfg.context_tokens,
+            min_relative_score=cfg.min_relative_score,
+        )
         sources = group_sources(chosen, pages, snippet_pages)
         timings.select_ms = _ms(t)
         yield SourcesEvent(sources=[self._source_card(s, results) for s in sources])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
+from types import ModuleType
 
 TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
 # A sentence ends at . ! or ? followed by whitespace, or at a line break.
@@ -18,10 +20,17 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 
 @functools.cache
-def stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+def bm25s() -> ModuleType:
+    """The bm25s module, imported on first use (it sets its own logger to DEBUG at import)."""
+    import bm25s as module
 
-    return frozenset(STOPWORDS_EN)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return module
+
+
+@functools.cache
+def stopwords() -> frozenset[str]:
+    return frozenset(bm25s().stopwords.STOPWORDS_EN)
 
 
 def terms(text: str) -> list[str]:

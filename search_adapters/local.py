@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from answer_engine.extract import ExtractionError, extract_page
 from answer_engine.fetch import FetchedPage, FetchError
-from answer_engine.text import terms, truncate_words
+from answer_engine.text import bm25s, terms, truncate_words
 from search_adapters.base import SearchError, SearchResult
 
 log = logging.getLogger(__name__)
@@ -223,8 +223,6 @@ class LocalIndex:
         return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
 
     def _build(self, sources: list[Path], fp: str) -> None:
-        import bm25s
-
         log.info("building the local index from %d source(s)", len(sources))
         pages: list[StoredPage] = []
         chunk_doc: list[int] = []
@@ -250,7 +248,7 @@ class LocalIndex:
                     chunk_text.append(chunk)
         if not chunk_text:
             raise SearchError("no indexable text found in the sources")
-        retriever = bm25s.BM25()
+        retriever = bm25s().BM25()
         retriever.index([terms(f"{pages[d].title}\n{t}") for d, t in zip(chunk_doc, chunk_text)], show_progress=False)
 
         tmp = Path(tempfile.mkdtemp(dir=self.path.parent, prefix="local.build."))
@@ -277,10 +275,8 @@ class LocalIndex:
             raise
 
     def _load(self, fp: str) -> None:
-        import bm25s
-
         try:
-            self._retriever = bm25s.BM25.load(str(self.path / "bm25"), show_progress=False)
+            self._retriever = bm25s().BM25.load(str(self.path / "bm25"), show_progress=False)
             self._pages = [StoredPage.model_validate_json(line) for line in (self.path / "pages.jsonl").open(encoding="utf-8")]
             rows = [json.loads(line) for line in (self.path / "chunks.jsonl").open(encoding="utf-8")]
         except (OSError, ValueError) as exc:

@@ -1,0 +1,70 @@
+"""The service through httpx.ASGITransport (buffers the body: fine for checking a finished stream)."""
+
+import json
+
+import httpx
+import pytest
+
+from answer_engine.api.app import create_app
+from answer_engine.components import build_pipeline
+from answer_engine.events import parse_event
+
+
+def parse_sse(body: str) -> list[tuple[str, dict]]:
+    frames = []
+    for block in body.replace("\r\n", "\n").split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data:
+            frames.append((name, json.loads("\n".join(data))))
+    return frames
+
+
+@pytest.fixture
+async def client(settings, fake_backend_cls):
+    backend = fake_backend_cls(["Maria Skłodowska-Curie was the first female recipient of the Nobel Prize", " [1]."])
+    app = create_app(settings, pipeline=build_pipeline(settings, backend=backend))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            yield c
+
+
+async def test_health(client):
+    r = await client.get("/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+async def test_ask_streams_named_sse_events(client):
+    r = await client.post("/api/ask", json={"query": "What was Maria Curie the first female recipient of?"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    frames = parse_sse(r.text)
+    names = [n for n, _ in frames]
+    assert names[0] == "status" and names[-3:] == ["citations", "related", "done"]
+    for name, data in frames:  # every frame is named, and named after its own type
+        assert name == data["type"]
+        parse_event(json.dumps(data))
+    citations = next(d for n, d in frames if n == "citations")
+    assert citations["citations"][0]["url"] == "https://en.wikipedia.org/wiki/Warsaw"
+    assert "".join(d["text"] for n, d in frames if n == "delta") == citations["answer"]
+
+
+@pytest.mark.parametrize(
+    "body,status,fragment",
+    [({"query": "   "}, 400, "empty"), ({}, 422, "query"), ({"query": 5}, 422, "query"),
+     ({"query": "q", "history": [{"role": "robot", "content": "x"}]}, 422, "history")],
+)
+async def test_bad_requests_get_json_errors_before_any_stream(client, body, status, fragment):
+    r = await client.post("/api/ask", json=body)
+    assert r.status_code == status
+    assert fragment in r.json()["error"]["message"]
+
+
+async def test_web_ui_is_served(client):
+    r = await client.get("/")
+    assert r.status_code == 200 and "<form" in r.text
+    assert (await client.get("/app.js")).status_code == 200

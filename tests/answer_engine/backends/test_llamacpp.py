@@ -1,0 +1,71 @@
+"""The real llama.cpp backend with the real SmolLM2-135M GGUF."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams
+from answer_engine.backends.llamacpp import LlamaCppBackend
+
+pytestmark = pytest.mark.model
+
+MESSAGES = [ChatMessage(role="system", content="You are terse."), ChatMessage(role="user", content="Name a colour.")]
+
+
+@pytest.fixture(scope="module")
+def backend(test_model_path):
+    b = LlamaCppBackend(test_model_path, n_ctx=2048)
+    b.load()
+    yield b
+    b.close()
+
+
+def test_is_a_backend(backend):
+    assert isinstance(backend, Backend)
+    assert backend.info()["backend"] == "llamacpp"
+
+
+def test_uses_the_models_own_chat_template(backend):
+    prompt = backend._format(MESSAGES).prompt
+    assert prompt.startswith("<|im_start|>system\nYou are terse.<|im_end|>")
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert backend.count_prompt_tokens(MESSAGES) > backend.count_tokens("You are terse. Name a colour.")
+
+
+async def test_streams_greedy_and_deterministic(backend):
+    params = GenerationParams(max_tokens=12, temperature=0.0)
+    a = [p async for p in backend.stream(MESSAGES, params)]
+    b = [p async for p in backend.stream(MESSAGES, params)]
+    assert len(a) > 1 and "".join(a) == "".join(b)
+    assert backend.count_tokens("".join(a)) <= 12
+
+
+async def test_closing_the_stream_stops_generation(backend):
+    params = GenerationParams(max_tokens=400, temperature=0.0)
+    stream = backend.stream([ChatMessage(role="user", content="Count from 1 to 500, one number per line.")], params)
+    got = 0
+    async for _ in stream:
+        got += 1
+        if got == 3:
+            break
+    await stream.aclose()
+    # The single worker thread is free again within a second: generation really stopped.
+    t = time.perf_counter()
+    out = [p async for p in backend.stream(MESSAGES, GenerationParams(max_tokens=2))]
+    assert out and time.perf_counter() - t < 1.5
+
+
+async def test_prompt_too_long_is_a_backend_error(backend):
+    huge = [ChatMessage(role="user", content="word " * 3000)]
+    with pytest.raises(BackendError, match="exceeds n_ctx"):
+        async for _ in backend.stream(huge, GenerationParams(max_tokens=8)):
+            pass
+
+
+def test_unloadable_file_is_a_backend_error(tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(BackendError, match="could not load"):
+        LlamaCppBackend(bad).load()

@@ -1,0 +1,112 @@
+"""End to end on the embedded default with a real model: real index, page store, extraction,
+passage selection, llama.cpp (SmolLM2-135M), a real uvicorn on 127.0.0.1, and the CLI."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.model
+
+QUESTION = "What was Maria Curie the first female recipient of?"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def env(settings, test_model_path):
+    return {
+        **os.environ,
+        "AE_DATA_DIR": str(settings.data_dir),
+        "AE_GENERATION__MODEL": str(test_model_path),
+        "AE_GENERATION__MAX_TOKENS": "48",
+    }
+
+
+@pytest.fixture
+def server(env):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "answer_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stdout.read()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("server did not start within 60 s")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_sse_answer_streams_from_a_real_server(server):
+    events = []
+    arrival = []
+    with httpx.stream("POST", f"{server}/api/ask", json={"query": QUESTION}, timeout=120) as r:
+        assert r.status_code == 200
+        name = None
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line[5:])))
+                arrival.append(time.monotonic())
+    names = [n for n, _ in events]
+    assert "error" not in names, events
+    assert names[-3:] == ["citations", "related", "done"]
+    sources = next(d for n, d in events if n == "sources")["sources"]
+    assert sources[0]["url"] == "https://en.wikipedia.org/wiki/Warsaw"
+    deltas = [i for i, n in enumerate(names) if n == "delta"]
+    assert len(deltas) > 1
+    # streamed for real: the first delta arrived well before the end
+    assert arrival[deltas[0]] < arrival[-1]
+    cited = next(d for n, d in events if n == "citations")
+    assert {c["url"] for c in cited["citations"]} <= {s["url"] for s in sources}
+    timings = events[-1][1]["timings"]
+    assert timings["prompt_tokens"] > 0 and timings["completion_tokens"] > 0 and timings["ttft_ms"] > 0
+
+
+def test_cli_ask_json(env):
+    proc = subprocess.run(
+        [sys.executable, "-m", "answer_engine.cli", "ask", "--json", QUESTION],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"answer", "citations", "sources", "timings"}
+    assert out["answer"]
+    assert out["sources"][0] == {**out["sources"][0], "n": 1, "url": "https://en.wikipedia.org/wiki/Warsaw", "title": "Warsaw"}
+    assert set(out["sources"][0]) == {"n", "url", "title", "snippet"}
+    assert all(set(c) == {"n", "url", "title"} for c in out["citations"])
+    for key in ("search_ms", "fetch_ms", "extract_ms", "select_ms", "prompt_tokens", "ttft_ms", "generation_ms", "tokens_per_s"):
+        assert key in out["timings"]
+
+
+def test_cli_errors_are_one_line_and_non_zero(env, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "answer_engine.cli", "ask", "--model", str(tmp_path / "none.gguf"), "hello"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "neither a file nor a known model" in proc.stderr
