@@ -66,6 +66,7 @@ class SourceText:
 class CitationStream:
     def __init__(self, sources: list[SourceText], *, threshold: float = 0.5) -> None:
         self._terms = {s.n: set(terms(s.text)) for s in sources}
+        self._lower = {s.n: " ".join(s.text.lower().split()) for s in sources}
         self.threshold = threshold
         self.keep_threshold = threshold * 0.8
         self.cited: list[int] = []  # in order of first use
@@ -205,7 +206,15 @@ class CitationStream:
     def _judge(self, sentence: str, markers: list[int]) -> list[int]:
         sent_terms = set(terms(sentence))
         if len(sent_terms) < MIN_TERMS_TO_JUDGE:
-            return list(markers) if sentence.strip() else []
+            # Too short to judge by overlap ("1745", "Yes"): keep the model's valid markers, or cite
+            # the first source that contains the short answer word for word.
+            if markers or not sentence.strip():
+                return list(markers)
+            needle = " ".join(sentence.lower().strip(" *_\"'`:-").split())
+            if len(needle) < 2:
+                return []
+            found = [n for n, text in self._lower.items() if re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text)]
+            return found[:1]
         scores = {n: support(sent_terms, t) for n, t in self._terms.items()}
         kept = [n for n in markers if scores[n] >= self.keep_threshold]
         if kept:

@@ -90,3 +90,10 @@ def test_newline_ends_sentence():
 )
 def test_parse_marker(marker, expected):
     assert parse_marker(marker) == expected
+
+
+def test_short_answer_cited_to_the_source_containing_it():
+    assert run("1745.").text == "1745[2]."
+    assert run("1745").cited == [2]
+    assert run("174").cited == []  # a number inside another number is not a match
+    assert run("Yes.").text == "Yes."
