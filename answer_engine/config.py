@@ -26,8 +26,11 @@ def default_data_dir() -> Path:
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    max_query_chars: int = Field(2000, ge=1)
-    max_history_messages: int = Field(20, ge=0)
+    # These may only lower the limits the API's schema states (2000 chars, 50 messages, 20000 chars).
+    max_query_chars: int = Field(2000, ge=1, le=2000)
+    max_history_messages: int = Field(50, ge=0, le=50)
+    max_message_chars: int = Field(20000, ge=1, le=20000)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
     web_dir: Path = REPO_ROOT / "web"
 
 
@@ -55,6 +58,7 @@ class GenerationSettings(BaseModel):
     n_ctx: int = Field(4096, ge=512)
     n_threads: int = Field(0, ge=0)
     max_tokens: int = Field(256, ge=1, le=8192)
+    max_tokens_ceiling: int = Field(2048, ge=1, le=2048, description="The most a request may ask for.")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     timeout_s: float = Field(300.0, gt=0)

@@ -75,12 +75,15 @@ class Timings(BaseModel):
     generation_ms: float = 0.0
     completion_tokens: int = 0
     tokens_per_s: float = Field(0.0, description="Decode speed: tokens after the first, per second after the first.")
+    related_ms: float = 0.0
     total_ms: float = 0.0
 
 
 class DoneEvent(BaseModel):
     type: Literal[EventType.DONE] = EventType.DONE
     timings: Timings
+    finish_reason: Literal["stop", "length"] = "stop"
+    search_queries: int = Field(0, description="Search queries sent for this answer.")
 
 
 class ErrorEvent(BaseModel):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -33,9 +35,10 @@ from answer_engine.events import (
 from answer_engine.extract import ExtractedPage, ExtractionError, extract_page
 from answer_engine.fetch import FetchedPage, Fetcher
 from answer_engine.passages import SourceDoc, group_sources, rank_passages, select_passages
-from answer_engine.prompt import STOP_STRINGS, build_messages
+from answer_engine.prompt import STOP_STRINGS, build_messages, build_no_search_messages, build_related_messages
 from answer_engine.text import truncate_words
 from search_adapters.base import SearchProvider, SearchResult
+from search_adapters.filters import SearchFilters, apply_filters
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +46,60 @@ NO_SOURCES_ANSWER = "I could not find any sources for this question."
 SOURCE_SNIPPET_CHARS = 300
 
 
+NO_FILTERED_SOURCES_ANSWER = "I could not find any sources that match the search filters."
+RELATED_MAX = 3
+RELATED_MAX_TOKENS = 96
+FILTER_OVERFETCH = 3  # with filters on, ask the provider for more results, then filter
+# search_context_size -> (share of the configured passages, share of the token budget)
+CONTEXT_SIZES: dict[str, tuple[float, float]] = {"low": (0.4, 0.5), "medium": (1.0, 1.0), "high": (2.0, 2.0)}
+
+ContextSize = Literal["low", "medium", "high"]
+MAX_TOKENS_CEILING = 2048  # the most any request may ask for; the config may lower it
+
+
+class AskOptions(BaseModel):
+    """Per-request options; the OpenAI/Perplexity-compatible API maps its fields onto these."""
+
+    disable_search: bool = Field(False, description="Answer from the model alone, without searching.")
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    search_context_size: ContextSize = Field("medium", description="How many passages go to the model.")
+    related_questions: bool = Field(False, description="Also suggest up to 3 follow-up questions.")
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_CEILING)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    stop: list[str] = Field(default_factory=list, max_length=4)
+    instructions: str | None = Field(None, description="Extra instructions from the developer (an API system message).")
+
+
+MAX_QUERY_CHARS = 2000
+MAX_HISTORY_MESSAGES = 50
+
+
 class AskRequest(BaseModel):
-    query: str = Field(description="The question.")
-    history: list[ChatMessage] = Field(default_factory=list, description="Earlier turns of the thread, oldest first.")
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="The question.")
+    history: list[ChatMessage] = Field(
+        default_factory=list, max_length=MAX_HISTORY_MESSAGES, description="Earlier turns of the thread, oldest first."
+    )
+    options: AskOptions = Field(default_factory=AskOptions)
 
 
 class RequestError(ValueError):
     """The request itself is unusable (empty question, too long, too much history)."""
+
+
+def parse_related(text: str, *, exclude: str = "") -> list[str]:
+    """Lines that are questions, without numbering or bullets, de-duplicated, at most three."""
+    seen = {exclude.strip().lower()}
+    out: list[str] = []
+    for line in text.splitlines():
+        q = re.sub(r"^\s*(?:[-*•]|\d+[.)]|Q\d*[:.])\s*", "", line).strip().strip('"').strip()
+        if not q.endswith("?") or not 8 <= len(q) <= 200 or q.lower() in seen:
+            continue
+        seen.add(q.lower())
+        out.append(q)
+        if len(out) == RELATED_MAX:
+            break
+    return out
 
 
 def _ms(start: float) -> float:
@@ -75,7 +125,12 @@ class Pipeline:
             raise RequestError(f"query is longer than {limits.max_query_chars} characters")
         if len(request.history) > limits.max_history_messages:
             raise RequestError(f"history has more than {limits.max_history_messages} messages")
-        return AskRequest(query=query, history=request.history)
+        if any(len(m.content) > limits.max_message_chars for m in request.history):
+            raise RequestError(f"a history message is longer than {limits.max_message_chars} characters")
+        ceiling = self.settings.generation.max_tokens_ceiling
+        if request.options.max_tokens is not None and request.options.max_tokens > ceiling:
+            raise RequestError(f"max_tokens must be at most {ceiling}")
+        return request.model_copy(update={"query": query})
 
     @staticmethod
     def search_query(request: AskRequest) -> str:
@@ -119,26 +174,38 @@ class Pipeline:
         timings = Timings()
         t_start = time.perf_counter()
 
+        options = request.options
+        if options.disable_search:
+            async with contextlib.aclosing(self._answer(request, [], timings, t_start, searched=False)) as events:
+                async for event in events:
+                    yield event
+            return
+
         # search
         query = self.search_query(request)
         yield StatusEvent(stage="search", message=f"Searching for: {query}")
         t = time.perf_counter()
+        wanted = self.settings.search.max_results
         try:
             async with asyncio.timeout(self.settings.fetch.timeout_s * 2):
-                results = await self.search.search(query, max_results=self.settings.search.max_results)
+                results = await self.search.search(
+                    query, max_results=wanted * FILTER_OVERFETCH if options.filters.active else wanted
+                )
         except Exception as exc:
             log.exception("search failed")
             yield ErrorEvent(stage="search", message=f"search failed: {exc or type(exc).__name__}")
             return
+        results = apply_filters(results, options.filters)[:wanted]
         timings.search_ms = _ms(t)
 
         if not results:
+            message = NO_FILTERED_SOURCES_ANSWER if options.filters.active else NO_SOURCES_ANSWER
             yield SourcesEvent(sources=[])
-            yield DeltaEvent(text=NO_SOURCES_ANSWER)
-            yield CitationsEvent(citations=[], answer=NO_SOURCES_ANSWER)
+            yield DeltaEvent(text=message)
+            yield CitationsEvent(citations=[], answer=message)
             yield RelatedEvent(questions=[])
             timings.total_ms = _ms(t_start)
-            yield DoneEvent(timings=timings)
+            yield DoneEvent(timings=timings, search_queries=1)
             return
 
         # fetch
@@ -168,19 +235,37 @@ class Pipeline:
         # select
         t = time.perf_counter()
         cfg = self.settings.retrieval
+        share_passages, share_budget = CONTEXT_SIZES[options.search_context_size]
         ranked = await asyncio.to_thread(rank_passages, query, pages, cfg.chunk_words, page_scores)
         chosen = select_passages(
-            ranked, max_passages=cfg.max_passages, token_budget=cfg.context_tokens,
-            min_relative_score=cfg.min_relative_score,
+            ranked, max_passages=max(1, round(cfg.max_passages * share_passages)),
+            token_budget=int(cfg.context_tokens * share_budget), min_relative_score=cfg.min_relative_score,
         )
         sources = group_sources(chosen, pages, snippet_pages)
         timings.select_ms = _ms(t)
         yield SourcesEvent(sources=[self._source_card(s, results) for s in sources])
+        # aclosing: when the client goes away, closing run() must close the generation too
+        async with contextlib.aclosing(self._answer(request, sources, timings, t_start, searched=True)) as events:
+            async for event in events:
+                yield event
 
-        # generate + cite
-        messages = build_messages(request.query, sources, request.history)
+    async def _answer(
+        self, request: AskRequest, sources: list[SourceDoc], timings: Timings, t_start: float, *, searched: bool
+    ) -> AsyncIterator[Event]:
+        """Generate, check citations, suggest related questions, finish."""
+        options = request.options
+        if searched:
+            messages = build_messages(request.query, sources, request.history, instructions=options.instructions)
+        else:
+            yield SourcesEvent(sources=[])
+            messages = build_no_search_messages(request.query, request.history, instructions=options.instructions)
         gen = self.settings.generation
-        params = GenerationParams(max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p, stop=STOP_STRINGS)
+        params = GenerationParams(
+            max_tokens=options.max_tokens or gen.max_tokens,
+            temperature=gen.temperature if options.temperature is None else options.temperature,
+            top_p=options.top_p or gen.top_p,
+            stop=[*STOP_STRINGS, *options.stop],
+        )
         cite = CitationStream([SourceText(s.n, s.text) for s in sources], threshold=self.settings.citations.support_threshold)
         raw: list[str] = []
         yield StatusEvent(stage="generate", message="Writing the answer")
@@ -221,9 +306,29 @@ class Pipeline:
         yield CitationsEvent(
             citations=[Citation(n=n, url=by_n[n].url, title=by_n[n].title) for n in cite.cited], answer=cite.text
         )
-        yield RelatedEvent(questions=[])
+        related: list[str] = []
+        if options.related_questions and cite.text.strip():
+            t = time.perf_counter()
+            related = await self._related(request.query, cite.text)
+            timings.related_ms = _ms(t)
+        yield RelatedEvent(questions=related)
         timings.total_ms = _ms(t_start)
-        yield DoneEvent(timings=timings)
+        finish = "length" if timings.completion_tokens >= params.max_tokens else "stop"
+        yield DoneEvent(timings=timings, finish_reason=finish, search_queries=1 if searched else 0)
+
+    async def _related(self, question: str, answer: str) -> list[str]:
+        """A short second generation; a failure here costs the suggestions, never the answer."""
+        messages = build_related_messages(question, answer)
+        params = GenerationParams(max_tokens=RELATED_MAX_TOKENS, temperature=0.0, top_p=1.0)
+        pieces: list[str] = []
+        try:
+            async with asyncio.timeout(self.settings.generation.timeout_s / 2):
+                async with contextlib.aclosing(self.backend.stream(messages, params)) as stream:
+                    async for piece in stream:
+                        pieces.append(piece)
+        except Exception as exc:
+            log.warning("related questions failed: %s", exc)
+        return parse_related("".join(pieces), exclude=question)
 
     @staticmethod
     def _source_card(source: SourceDoc, results: list[SearchResult]) -> Source:

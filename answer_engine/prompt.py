@@ -47,8 +47,37 @@ def format_sources(sources: list[SourceDoc]) -> str:
     )
 
 
-def build_messages(question: str, sources: list[SourceDoc], history: list[ChatMessage]) -> list[ChatMessage]:
+def _system(base: str, instructions: str | None) -> ChatMessage:
+    extra = f"\n\nInstructions from the developer of this application:\n{instructions.strip()}" if instructions else ""
+    return ChatMessage(role="system", content=base + extra)
+
+
+def build_messages(
+    question: str, sources: list[SourceDoc], history: list[ChatMessage], *, instructions: str | None = None
+) -> list[ChatMessage]:
     """System prompt, the earlier turns of the thread, then the sources and the question."""
     turns = [m for m in history if m.role in ("user", "assistant")]
     user = USER_TEMPLATE.format(sources=format_sources(sources), question=question.strip())
-    return [ChatMessage(role="system", content=SYSTEM_PROMPT), *turns, ChatMessage(role="user", content=user)]
+    return [_system(SYSTEM_PROMPT, instructions), *turns, ChatMessage(role="user", content=user)]
+
+
+NO_SEARCH_SYSTEM_PROMPT = """You are a helpful assistant. Search is turned off for this question: answer from
+your own knowledge in one to four short sentences, and say so when you are not sure. Do not cite sources."""
+
+RELATED_PROMPT = """Question: {question}
+Answer: {answer}
+
+Write up to 3 short follow-up questions a reader might ask next, one per line, each ending with a
+question mark. Write nothing else."""
+
+
+def build_no_search_messages(
+    question: str, history: list[ChatMessage], *, instructions: str | None = None
+) -> list[ChatMessage]:
+    turns = [m for m in history if m.role in ("user", "assistant")]
+    return [_system(NO_SEARCH_SYSTEM_PROMPT, instructions), *turns,
+            ChatMessage(role="user", content=question.strip())]
+
+
+def build_related_messages(question: str, answer: str) -> list[ChatMessage]:
+    return [ChatMessage(role="user", content=RELATED_PROMPT.format(question=question.strip(), answer=answer.strip()))]

@@ -1,20 +1,21 @@
-"""The FastAPI service: POST /api/ask (Server-Sent Events), GET /health, and the web UI at /."""
+"""The FastAPI service: POST /api/ask (named SSE events), the OpenAI/Perplexity-compatible
+/v1/chat/completions and /v1/models, GET /health, and the web UI at /."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from sse_starlette.sse import EventSourceResponse
 
 from answer_engine import __version__
+from answer_engine.api import errors, openai_compat
+from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_response
 from answer_engine.config import Settings, load_settings
 from answer_engine.events import ErrorEvent, sse_frame
 from answer_engine.pipeline import AskRequest, Pipeline, RequestError
@@ -53,17 +54,35 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         if close is not None:
             close()
 
-    app = FastAPI(title="answer-engine", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="answer-engine",
+        version=__version__,
+        summary="Answers with citations that point at sources it really read.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    if pipeline is not None:
+        app.state.pipeline = pipeline
+    errors.install(app)
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse(
-            status_code=422,
-            content={"error": {"message": f"{where}: {first.get('msg', 'invalid request')}", "type": "invalid_request"}},
-        )
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse bodies over the limit before reading them (Content-Length) or while reading them."""
+        limit = settings.server.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return error_response(400, "invalid Content-Length header")
+            if int(length) > limit:
+                return error_response(413, f"request body is larger than {limit} bytes", code="request_too_large")
+        elif request.method in ("POST", "PUT", "PATCH"):
+            body = b""
+            async for part in request.stream():
+                body += part
+                if len(body) > limit:
+                    return error_response(413, f"request body is larger than {limit} bytes", code="request_too_large")
+            request._body = body  # already read: let the route see it
+        return await call_next(request)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -72,14 +91,18 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     @app.post(
         "/api/ask",
         response_class=EventSourceResponse,
-        responses={200: {"content": {"text/event-stream": {}}, "description": "Pipeline events as named SSE frames."}},
+        responses={
+            **ERROR_RESPONSES,
+            200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+                  "description": "Pipeline events as named SSE frames: status*, sources, delta*, citations, related, done | error."},
+        },
     )
     async def ask(body: AskRequest, pipe: PipelineDep) -> EventSourceResponse:
-        """Stream the answer as Server-Sent Events: status*, sources, delta*, citations, related, done | error."""
+        """Stream the answer as Server-Sent Events; every frame's name is its event type."""
         try:
             body = pipe.validate(body)
         except RequestError as exc:
-            return JSONResponse(status_code=400, content={"error": {"message": str(exc), "type": "invalid_request"}})  # type: ignore[return-value]
+            raise APIError(400, str(exc), param="query", code="invalid_value") from exc
 
         async def frames() -> AsyncIterator[dict[str, str]]:
             try:
@@ -91,6 +114,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
                 yield sse_frame(ErrorEvent(stage="internal", message=f"internal error: {type(exc).__name__}"))
 
         return EventSourceResponse(frames(), ping=15)
+
+    app.include_router(openai_compat.router)
 
     if settings.server.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.server.web_dir, html=True), name="web")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: str = Field(max_length=20000)
 
 
 class GenerationParams(BaseModel):

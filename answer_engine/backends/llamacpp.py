@@ -33,6 +33,7 @@ class LlamaCppBackend:
         self._llm: Any = None
         self._formatter: Any = None
         self._load_lock = threading.Lock()
+        self.tokens_generated = 0  # all streams, for metrics and tests
 
     # -- loading (blocking)
 
@@ -98,6 +99,7 @@ class LlamaCppBackend:
         )
         try:
             for chunk in it:
+                self.tokens_generated += 1
                 if cancel.is_set():
                     break
                 text = chunk["choices"][0]["text"]

@@ -55,8 +55,8 @@ async def test_ask_streams_named_sse_events(client):
 
 @pytest.mark.parametrize(
     "body,status,fragment",
-    [({"query": "   "}, 400, "empty"), ({}, 422, "query"), ({"query": 5}, 422, "query"),
-     ({"query": "q", "history": [{"role": "robot", "content": "x"}]}, 422, "history")],
+    [({"query": "   "}, 400, "empty"), ({}, 400, "query"), ({"query": 5}, 400, "query"),
+     ({"query": "q", "history": [{"role": "robot", "content": "x"}]}, 400, "history")],
 )
 async def test_bad_requests_get_json_errors_before_any_stream(client, body, status, fragment):
     r = await client.post("/api/ask", json=body)
