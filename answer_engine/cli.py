@@ -51,13 +51,17 @@ async def _ask(settings: Settings, question: str, as_json: bool) -> int:
     from answer_engine.components import build_pipeline
     from answer_engine.pipeline import AskRequest
 
+    try:
+        request = AskRequest(query=question)
+    except ValueError as exc:  # pydantic's ValidationError: too long, blank
+        raise CommandError(f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from exc
     pipeline = build_pipeline(settings)
     sources: list[dict[str, Any]] = []
     citations: list[dict[str, Any]] = []
     answer: list[str] = []
     timings: dict[str, Any] = {}
     out = sys.stdout
-    async with contextlib.aclosing(pipeline.run(AskRequest(query=question))) as events:
+    async with contextlib.aclosing(pipeline.run(request)) as events:
         async for event in events:
             if event.type == "status":
                 if not as_json:

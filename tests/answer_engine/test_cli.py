@@ -41,3 +41,8 @@ def test_models_pull_unknown(data_env, capsys):
 def test_ask_needs_a_known_or_existing_model(data_env, capsys):
     assert main(["ask", "--model", "no-such-model", "What is oxygen?"]) == 1
     assert "neither a file nor a known model" in capsys.readouterr().err
+
+
+def test_ask_with_a_question_too_long_is_a_clear_error(data_env, capsys):
+    assert main(["ask", "x" * 3000]) == 1
+    assert "invalid question" in capsys.readouterr().err
