@@ -50,6 +50,18 @@ if [ ! -f "$stamp" ]; then
 fi
 
 if [ "$mode" = "test" ]; then
+  # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "setup: installing Debian's chromium for the browser tests" >&2
+      (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null; }) \
+        || echo "setup: WARNING: could not install chromium; the browser tests will be skipped" >&2
+    elif command -v sudo >/dev/null 2>&1; then
+      sudo apt-get install -y -q chromium >/dev/null || echo "setup: WARNING: could not install chromium" >&2
+    else
+      echo "setup: WARNING: chromium is missing and apt-get needs root; the browser tests will be skipped" >&2
+    fi
+  fi
   # The tests run the real llama.cpp backend with the smallest model (89 MB).
   "$VENV/bin/answer-engine" models pull smollm2-135m-instruct-q4_1 >&2
 else

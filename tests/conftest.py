@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 
 from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
 from answer_engine.config import Settings, default_data_dir, load_settings
@@ -26,8 +30,9 @@ class FakeBackend:
     name = "fake"
 
     def __init__(self, pieces: list[str] | None = None, *, fail_after: int | None = None, delay: float = 0.0,
-                 hang: bool = False) -> None:
+                 hang: bool = False, related: list[str] | None = None) -> None:
         self.pieces = pieces if pieces is not None else ["Hello", " world."]
+        self.related = related  # lines to answer the related-questions prompt with
         self.fail_after = fail_after
         self.delay = delay
         self.hang = hang
@@ -39,8 +44,10 @@ class FakeBackend:
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         self.calls.append(messages)
         self.params.append(params)
+        asks_related = "follow-up questions" in messages[-1].content
+        pieces = ["\n".join(self.related)] if asks_related and self.related is not None else self.pieces
         try:
-            for i, piece in enumerate(self.pieces):
+            for i, piece in enumerate(pieces):
                 if self.fail_after is not None and i >= self.fail_after:
                     raise BackendError("model crashed")
                 if self.delay:
@@ -93,3 +100,43 @@ def test_model_path() -> Path:
             f"`.venv/bin/answer-engine models pull {TEST_MODEL}`) first"
         )
     return model_file(data_dir, TEST_MODEL)
+
+
+class ServerThread:
+    """A real uvicorn on 127.0.0.1 (a free port) in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self.url
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def serve():
+    """serve(app) -> base URL of a real server on 127.0.0.1; stopped after the test."""
+    servers: list[ServerThread] = []
+
+    def start(app: Any) -> str:
+        server = ServerThread(app)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()

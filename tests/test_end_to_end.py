@@ -110,3 +110,18 @@ def test_cli_errors_are_one_line_and_non_zero(env, tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "neither a file nor a known model" in proc.stderr
+
+
+def test_openai_client_streams_from_the_real_model(server):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="x", max_retries=0, timeout=120)
+    model = client.models.list().data[0].id
+    chunks = list(client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": QUESTION}], stream=True, max_tokens=32,
+    ))
+    assert chunks[0].model_extra["citations"][0] == "https://en.wikipedia.org/wiki/Warsaw"
+    assert chunks[0].model_extra["search_results"][0]["title"] == "Warsaw"
+    assert chunks[-1].model_extra["citations"] == chunks[0].model_extra["citations"]
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert "".join(c.choices[0].delta.content or "" for c in chunks).strip()

@@ -1,96 +1,277 @@
-// Minimal client for POST /api/ask: reads named SSE frames from a fetch() stream.
-// Everything from the server is inserted as text (textContent), never as HTML.
+// answer-engine chat UI: static, no build step. Talks to POST /api/ask (named SSE events).
+// Safety: page text (titles, snippets, URLs) is only ever set as textContent; model output is
+// rendered as markdown by marked and then sanitized by DOMPurify before it touches the DOM.
 "use strict";
+
+const STORE_KEY = "answer-engine.threads.v1";
+const CURRENT_KEY = "answer-engine.current.v1";
+const HISTORY_TURNS = 6; // earlier turns sent with a follow-up
 const $ = (id) => document.getElementById(id);
+
+let threads = loadThreads();
+let currentId = localStorage.getItem(CURRENT_KEY);
 let controller = null;
-let sources = [];
 
-function domain(url) { try { return new URL(url).hostname; } catch { return url; } }
+// ------------------------------------------------------------------ storage
 
-function renderSources(list) {
-  sources = list;
-  const box = $("sources");
-  box.replaceChildren();
-  for (const s of list) {
-    const card = document.createElement("div");
-    card.className = "card";
-    card.id = `source-${s.n}`;
+function loadThreads() {
+  try {
+    const data = JSON.parse(localStorage.getItem(STORE_KEY) || "[]");
+    return Array.isArray(data) ? data : [];
+  } catch { return []; }
+}
+function saveThreads() {
+  try { localStorage.setItem(STORE_KEY, JSON.stringify(threads)); } catch (err) { showError(`Could not save threads: ${err.message}`); }
+  if (currentId) localStorage.setItem(CURRENT_KEY, currentId); else localStorage.removeItem(CURRENT_KEY);
+}
+function currentThread() { return threads.find((t) => t.id === currentId) || null; }
+function newId() { return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2)); }
+
+// ------------------------------------------------------------------ rendering
+
+function domain(url) { try { return new URL(url).hostname.replace(/^www\./, ""); } catch { return url; } }
+
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.tagName === "A" && node.getAttribute("href") && !node.getAttribute("href").startsWith("#")) {
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer nofollow");
+  }
+});
+
+// Markdown -> sanitized HTML, with [n] markers as superscript links to the turn's source cards.
+function renderMarkdown(text, sources, turnIndex) {
+  const known = new Set(sources.map((s) => s.n));
+  const withCites = text.replace(/\[(\d{1,3})\](?!\()/g, (m, n) =>
+    known.has(Number(n))
+      ? `<sup class="cite"><a href="#source-${turnIndex}-${n}" data-n="${n}" aria-label="Source ${n}">[${n}]</a></sup>`
+      : m);
+  const html = marked.parse(withCites, { async: false, gfm: true, breaks: false });
+  // No images or SVG from model output: they would fetch from anywhere (tracking) or lay out blanks.
+  return DOMPurify.sanitize(html, {
+    ADD_ATTR: ["target"], FORBID_TAGS: ["style", "form", "input", "iframe", "img", "svg", "math", "video", "audio"],
+  });
+}
+
+function renderSources(el, sources, turnIndex) {
+  const list = el.querySelector(".source-list");
+  list.replaceChildren();
+  for (const s of sources) {
+    const li = document.createElement("li");
+    li.className = "source-card";
+    li.id = `source-${turnIndex}-${s.n}`;
+    li.tabIndex = -1;
     const a = document.createElement("a");
-    a.href = s.url; a.target = "_blank"; a.rel = "noopener noreferrer";
-    a.textContent = `[${s.n}] ${s.title}`;
-    const d = document.createElement("span");
-    d.className = "domain"; d.textContent = domain(s.url);
-    a.appendChild(d); card.appendChild(a); box.appendChild(card);
+    a.href = /^https?:\/\//i.test(s.url) ? s.url : "#";
+    a.target = "_blank"; a.rel = "noopener noreferrer nofollow";
+    const n = document.createElement("span"); n.className = "n"; n.textContent = `${s.n}`;
+    const title = document.createElement("span"); title.className = "title"; title.textContent = s.title;
+    const d = document.createElement("span"); d.className = "domain"; d.textContent = domain(s.url);
+    a.title = s.snippet || s.title;
+    a.append(n, title, d);
+    li.appendChild(a);
+    list.appendChild(li);
   }
 }
 
-// Render answer text with [n] markers as superscript links to their sources.
-function renderAnswer(text) {
-  const box = $("answer");
-  box.replaceChildren();
-  const re = /\[(\d+)\]/g;
-  let last = 0, m;
-  while ((m = re.exec(text)) !== null) {
-    box.appendChild(document.createTextNode(text.slice(last, m.index)));
-    const src = sources.find((s) => s.n === Number(m[1]));
-    const sup = document.createElement("sup");
-    const a = document.createElement("a");
-    a.textContent = `[${m[1]}]`;
-    if (src) { a.href = src.url; a.target = "_blank"; a.rel = "noopener noreferrer"; a.title = src.title; }
-    sup.appendChild(a); box.appendChild(sup);
-    last = re.lastIndex;
-  }
-  box.appendChild(document.createTextNode(text.slice(last)));
+function renderTurn(turn, index) {
+  const el = $("turn-template").content.firstElementChild.cloneNode(true);
+  el.dataset.index = String(index);
+  el.querySelector(".question").textContent = turn.q;
+  updateTurn(el, turn, index);
+  return el;
 }
 
-async function ask(query) {
+function updateTurn(el, turn, index) {
+  renderSources(el, turn.sources || [], index);
+  el.querySelector(".sources").hidden = !(turn.sources && turn.sources.length);
+  const answer = el.querySelector(".answer");
+  answer.innerHTML = renderMarkdown(turn.answer || "", turn.sources || [], index);
+  if (turn.stopped) {
+    const p = document.createElement("p"); p.className = "stopped"; p.textContent = "Stopped.";
+    answer.appendChild(p);
+  }
+  const err = el.querySelector(".turn-error");
+  err.hidden = !turn.error; err.textContent = turn.error || "";
+  el.querySelector(".copy").hidden = !turn.answer || turn.streaming;
+  el.querySelector(".timings").textContent = turn.timings
+    ? `first token ${(turn.timings.ttft_ms / 1000).toFixed(1)} s · ${turn.timings.tokens_per_s} tokens/s · ${(turn.timings.total_ms / 1000).toFixed(1)} s`
+    : "";
+  const related = el.querySelector(".related");
+  const list = el.querySelector(".related-list");
+  list.replaceChildren();
+  for (const q of turn.related || []) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "related-q"; b.textContent = q;
+    li.appendChild(b); list.appendChild(li);
+  }
+  related.hidden = !(turn.related && turn.related.length);
+}
+
+function renderThread() {
+  const main = $("thread");
+  main.replaceChildren();
+  const thread = currentThread();
+  if (!thread || !thread.turns.length) {
+    const p = document.createElement("p"); p.id = "empty"; p.className = "empty";
+    p.textContent = "Ask a question. Answers cite the pages they come from.";
+    main.appendChild(p);
+  } else {
+    thread.turns.forEach((turn, i) => main.appendChild(renderTurn(turn, i)));
+  }
+  renderThreadList();
+}
+
+function renderThreadList() {
+  const ul = $("threads");
+  ul.replaceChildren();
+  for (const t of [...threads].sort((a, b) => b.updated - a.updated)) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "thread-link"; b.dataset.id = t.id;
+    b.textContent = t.title || "Untitled";
+    if (t.id === currentId) b.setAttribute("aria-current", "true");
+    li.appendChild(b); ul.appendChild(li);
+  }
+}
+
+function showError(message) { const e = $("error"); e.textContent = message; e.hidden = !message; }
+function setBusy(busy) {
+  $("stop").hidden = !busy; $("ask").disabled = busy;
+  $("thread").setAttribute("aria-busy", busy ? "true" : "false");
+}
+
+// ------------------------------------------------------------------ asking
+
+async function readEvents(resp, onEvent) {
+  const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value.replace(/\r\n/g, "\n");
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+      let event = "message", data = "";
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).replace(/^ /, "");
+      }
+      if (data) onEvent(event, JSON.parse(data));
+    }
+  }
+}
+
+async function ask(question) {
+  question = question.trim();
+  if (!question || controller) return;
+  showError("");
+  let thread = currentThread();
+  if (!thread) {
+    thread = { id: newId(), title: question.slice(0, 80), created: Date.now(), updated: Date.now(), turns: [] };
+    threads.push(thread); currentId = thread.id;
+  }
+  const history = [];
+  for (const t of thread.turns.slice(-HISTORY_TURNS)) {
+    if (!t.answer) continue;
+    history.push({ role: "user", content: t.q }, { role: "assistant", content: t.answer });
+  }
+  const turn = { q: question, sources: [], answer: "", related: [], streaming: true };
+  thread.turns.push(turn); thread.updated = Date.now();
+  saveThreads();
+  renderThread();
+  const index = thread.turns.length - 1;
+  const el = $("thread").lastElementChild;
+  el.scrollIntoView({ block: "start" });
+
   controller = new AbortController();
-  $("stop").hidden = false; $("ask").disabled = true;
-  $("error").hidden = true; $("timings").textContent = ""; $("status").textContent = "";
-  renderSources([]); renderAnswer("");
-  let answer = "";
+  setBusy(true);
+  let pending = false;
+  const repaint = () => { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; updateTurn(el, turn, index); }); } };
   try {
     const resp = await fetch("/api/ask", {
-      method: "POST", headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
-      body: JSON.stringify({ query }), signal: controller.signal,
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
+      body: JSON.stringify({ query: question, history, options: { related_questions: true } }),
+      signal: controller.signal,
     });
     if (!resp.ok) {
       const body = await resp.json().catch(() => ({}));
-      throw new Error(body?.error?.message || `HTTP ${resp.status}`);
+      throw new Error(body?.error?.message || `The server answered ${resp.status}`);
     }
-    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += value.replace(/\r\n/g, "\n");
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const frame = buf.slice(0, i); buf = buf.slice(i + 2);
-        let event = "message", data = "";
-        for (const line of frame.split("\n")) {
-          if (line.startsWith("event:")) event = line.slice(6).trim();
-          else if (line.startsWith("data:")) data += line.slice(5).replace(/^ /, "");
-        }
-        if (!data) continue;
-        const ev = JSON.parse(data);
-        if (event === "status") $("status").textContent = ev.message;
-        else if (event === "sources") renderSources(ev.sources);
-        else if (event === "delta") { answer += ev.text; renderAnswer(answer); }
-        else if (event === "citations") { answer = ev.answer; renderAnswer(answer); }
-        else if (event === "done") {
-          const t = ev.timings;
-          $("status").textContent = "";
-          $("timings").textContent = `first token ${(t.ttft_ms / 1000).toFixed(1)} s · ${t.tokens_per_s} tokens/s · total ${(t.total_ms / 1000).toFixed(1)} s`;
-        } else if (event === "error") throw new Error(ev.message);
-      }
-    }
+    await readEvents(resp, (event, ev) => {
+      if (event === "status") $("status").textContent = ev.message;
+      else if (event === "sources") { turn.sources = ev.sources; repaint(); }
+      else if (event === "delta") { turn.answer += ev.text; repaint(); }
+      else if (event === "citations") { turn.answer = ev.answer; turn.citations = ev.citations; $("status").textContent = "Suggesting follow-up questions…"; repaint(); }
+      else if (event === "related") { turn.related = ev.questions; repaint(); }
+      else if (event === "done") { turn.timings = ev.timings; }
+      else if (event === "error") { turn.error = ev.message; }
+    });
   } catch (err) {
-    if (err.name !== "AbortError") { $("error").textContent = err.message; $("error").hidden = false; }
+    if (err.name === "AbortError") turn.stopped = true;
+    else turn.error = err.message || String(err);
   } finally {
-    controller = null; $("stop").hidden = true; $("ask").disabled = false; $("status").textContent = "";
+    controller = null;
+    turn.streaming = false;
+    thread.updated = Date.now();
+    saveThreads();
+    setBusy(false);
+    $("status").textContent = turn.stopped ? "Stopped." : (turn.error ? "" : "Answer complete.");
+    updateTurn(el, turn, index);
+    renderThreadList();
   }
 }
 
-$("ask-form").addEventListener("submit", (e) => { e.preventDefault(); const q = $("q").value.trim(); if (q) ask(q); });
-$("stop").addEventListener("click", () => controller && controller.abort());
+// ------------------------------------------------------------------ wiring
+
+$("ask-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const q = $("q").value;
+  $("q").value = "";
+  ask(q);
+});
+$("q").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("ask-form").requestSubmit(); }
+});
+$("stop").addEventListener("click", () => { if (controller) controller.abort(); });
+$("new-thread").addEventListener("click", () => {
+  if (controller) controller.abort();
+  currentId = null; saveThreads(); renderThread(); $("q").focus();
+  $("sidebar").classList.remove("open"); $("toggle-threads").setAttribute("aria-expanded", "false");
+});
+$("toggle-threads").addEventListener("click", () => {
+  const open = $("sidebar").classList.toggle("open");
+  $("toggle-threads").setAttribute("aria-expanded", String(open));
+});
+$("threads").addEventListener("click", (e) => {
+  const b = e.target.closest("button.thread-link");
+  if (!b || controller) return;
+  currentId = b.dataset.id; saveThreads(); renderThread();
+  $("sidebar").classList.remove("open"); $("toggle-threads").setAttribute("aria-expanded", "false");
+});
+$("thread").addEventListener("click", async (e) => {
+  const cite = e.target.closest("sup.cite a");
+  if (cite) {
+    e.preventDefault();
+    const card = document.querySelector(cite.getAttribute("href"));
+    if (card) {
+      document.querySelectorAll(".source-card.active").forEach((c) => c.classList.remove("active"));
+      card.classList.add("active"); card.scrollIntoView({ block: "nearest" }); card.focus();
+    }
+    return;
+  }
+  const related = e.target.closest("button.related-q");
+  if (related) { ask(related.textContent); return; }
+  const copy = e.target.closest("button.copy");
+  if (copy) {
+    const turn = currentThread()?.turns[Number(copy.closest(".turn").dataset.index)];
+    if (!turn) return;
+    try { await navigator.clipboard.writeText(turn.answer); copy.textContent = "Copied"; }
+    catch { copy.textContent = "Copy failed"; }
+    setTimeout(() => { copy.textContent = "Copy answer"; }, 1500);
+  }
+});
+
+renderThread();

@@ -1,14 +1,9 @@
 """The official openai client, sync and async, stream and non-stream, against a real uvicorn on
 127.0.0.1 serving the real pipeline with a scripted backend."""
 
-import socket
-import threading
-import time
-
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from answer_engine.api.app import create_app
 from answer_engine.components import build_pipeline
@@ -17,42 +12,14 @@ ANSWER = ["Maria Skłodowska-Curie was the first female recipient", " of the Nob
 QUESTION = "What was Maria Curie the first female recipient of?"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerThread:
-    def __init__(self, app):
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture
 def backend(fake_backend_cls):
     return fake_backend_cls(ANSWER)
 
 
 @pytest.fixture
-def base_url(settings, backend):
-    app = create_app(settings, pipeline=build_pipeline(settings, backend=backend))
-    with ServerThread(app) as url:
-        yield url
+def base_url(settings, backend, serve):
+    return serve(create_app(settings, pipeline=build_pipeline(settings, backend=backend)))
 
 
 @pytest.fixture
@@ -191,19 +158,18 @@ def test_body_too_large_is_413(base_url):
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
-def test_error_after_stream_began_is_a_final_error_chunk(settings, fake_backend_cls):
+def test_error_after_stream_began_is_a_final_error_chunk(settings, fake_backend_cls, serve):
     backend = fake_backend_cls(["The Nobel", " Prize", " again"], fail_after=2)
-    app = create_app(settings, pipeline=build_pipeline(settings, backend=backend))
-    with ServerThread(app) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-        got = []
-        with pytest.raises(openai.APIError, match="model crashed"):
-            for chunk in client.chat.completions.create(
-                model="answer-engine", messages=[{"role": "user", "content": QUESTION}], stream=True
-            ):
-                got.append(chunk)
-        assert got and got[0].choices[0].delta.role == "assistant"
-        raw = httpx.post(f"{url}/v1/chat/completions", timeout=30, json={
-            "model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "stream": True})
-        data = [line[5:].strip() for line in raw.text.splitlines() if line.startswith("data:")]
-        assert '"error"' in data[-2] and data[-1] == "[DONE]"
+    url = serve(create_app(settings, pipeline=build_pipeline(settings, backend=backend)))
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    got = []
+    with pytest.raises(openai.APIError, match="model crashed"):
+        for chunk in client.chat.completions.create(
+            model="answer-engine", messages=[{"role": "user", "content": QUESTION}], stream=True
+        ):
+            got.append(chunk)
+    assert got and got[0].choices[0].delta.role == "assistant"
+    raw = httpx.post(f"{url}/v1/chat/completions", timeout=30, json={
+        "model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "stream": True})
+    data = [line[5:].strip() for line in raw.text.splitlines() if line.startswith("data:")]
+    assert '"error"' in data[-2] and data[-1] == "[DONE]"

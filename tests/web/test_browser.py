@@ -1,0 +1,193 @@
+"""The chat UI in Debian's Chromium, driven by Playwright, against a real uvicorn on 127.0.0.1
+serving the real pipeline (index, page store, extraction, citations) with a scripted backend.
+
+Screenshots of the main states go to test-artifacts/ for people to look at."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from answer_engine.api.app import create_app
+from answer_engine.components import build_pipeline
+from search_adapters.local import register_source
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+QUESTION = "What was Maria Curie the first female recipient of?"
+ANSWER = ["Maria Skłodowska-Curie", " was the first", " female recipient", " of the **Nobel Prize** [",
+          "1", "].", " She was born", " in Warsaw [1]."]
+RELATED = ["1. Where was Maria Curie born?", "2. What did Curie research?"]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() or shutil.which("chromium") is None,
+    reason="LOUD SKIP: Debian's chromium is not installed (make test installs it with apt-get)",
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    # Nothing may leave 127.0.0.1: refuse every other request the page could make.
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
+                  else route.abort())
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def start(settings, serve, backend):
+    return serve(create_app(settings, pipeline=build_pipeline(settings, backend=backend)))
+
+
+def ask(page, question):
+    page.fill("#q", question)
+    page.press("#q", "Enter")
+
+
+def test_ask_stream_cite_follow_up_reload(settings, serve, fake_backend_cls, page):
+    backend = fake_backend_cls(ANSWER, delay=0.12, related=RELATED)
+    url = start(settings, serve, backend)
+    page.goto(url)
+    shot(page, "01-empty")
+    ask(page, QUESTION)
+
+    # Source cards appear before the answer, then the answer streams in piece by piece.
+    page.wait_for_selector(".turn .source-card")
+    page.wait_for_function("document.querySelector('.turn .answer').innerText.length > 0")
+    partial = page.locator(".turn .answer").inner_text()
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    final = page.locator(".turn .answer").inner_text()
+    assert len(partial) < len(final), (partial, final)  # we saw it mid-stream
+    assert "Nobel Prize" in final
+    assert page.locator(".turn .answer strong").inner_text() == "Nobel Prize"  # markdown rendered
+    card = page.locator(".turn .source-card").first
+    assert "Warsaw" in card.inner_text() and "en.wikipedia.org" in card.inner_text()
+    shot(page, "02-answer")
+
+    # A citation is a superscript link; clicking it highlights its source card.
+    cite = page.locator(".turn sup.cite a").first
+    assert cite.inner_text() == "[1]"
+    cite.click()
+    assert "active" in card.get_attribute("class")
+    shot(page, "03-citation-clicked")
+
+    # Related questions are clickable follow-ups; the thread's history goes with them.
+    related = page.locator(".turn .related-q")
+    assert related.all_inner_texts() == ["Where was Maria Curie born?", "What did Curie research?"]
+    related.first.click()
+    page.wait_for_function("document.querySelectorAll('.turn').length === 2")
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    follow_up_prompt = [m for m in backend.calls if "follow-up questions" not in m[-1].content][-1]
+    assert [m.role for m in follow_up_prompt][:3] == ["system", "user", "assistant"]
+    assert follow_up_prompt[1].content == QUESTION
+    assert "Nobel Prize" in follow_up_prompt[2].content
+    shot(page, "04-follow-up")
+
+    # Reload: the thread is kept in localStorage and reopens from the list.
+    page.click("#new-thread")
+    assert page.locator(".turn").count() == 0
+    page.reload()
+    page.wait_for_selector("#threads .thread-link")
+    page.locator("#threads .thread-link", has_text="What was Maria Curie").click()
+    assert page.locator(".turn").count() == 2
+    assert "Nobel Prize" in page.locator(".turn .answer").first.inner_text()
+    stored = json.loads(page.evaluate("localStorage.getItem('answer-engine.threads.v1')"))
+    assert stored[0]["turns"][0]["q"] == QUESTION
+    shot(page, "05-reopened-thread")
+
+
+def test_stop_mid_answer_stops_the_server(settings, serve, fake_backend_cls, page):
+    backend = fake_backend_cls(["word "] * 400, delay=0.05)
+    page.goto(start(settings, serve, backend))
+    ask(page, QUESTION)
+    page.wait_for_function("document.querySelector('.turn .answer').innerText.length > 10")
+    page.click("#stop")
+    page.wait_for_selector(".turn .stopped")
+    shot(page, "06-stopped")
+    deadline = time.monotonic() + 5
+    while backend.closed == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backend.closed == 1  # the server closed the generation when the browser went away
+    emitted = backend.emitted
+    time.sleep(0.5)
+    assert backend.emitted == emitted < 400
+    assert page.locator("#ask").is_enabled()
+
+
+def test_server_error_is_shown_inline(settings, serve, fake_backend_cls, page):
+    page.goto(start(settings, serve, fake_backend_cls(["Partial", " answer"], fail_after=1)))
+    ask(page, QUESTION)
+    page.wait_for_selector(".turn .turn-error:has-text('model crashed')")
+    shot(page, "07-error")
+
+
+def test_xss_in_answer_and_page_text_does_not_execute(settings, serve, fake_backend_cls, page, tmp_path):
+    evil = tmp_path / "evil.jsonl"
+    evil.write_text(json.dumps({
+        "url": "https://evil.example/curie",
+        "title": "Curie <img src=x onerror=\"window.__xss='title'\">",
+        "text": "Maria Curie Nobel Prize <script>window.__xss='page'</script> recipient first female.",
+    }) + "\n")
+    register_source(settings.data_dir, evil)
+    answer = [
+        "Maria Curie won the Nobel Prize [1]. <script>window.__xss='script'</script>",
+        "<img src=x onerror=\"window.__xss='img'\"> [click me](javascript:window.__xss='link') ",
+        "<a href=\"javascript:window.__xss='a'\">x</a><svg onload=\"window.__xss='svg'\"></svg>",
+    ]
+    page.goto(start(settings, serve, fake_backend_cls(answer)))
+    ask(page, "Maria Curie Nobel Prize recipient first female evil")
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    for link in page.locator(".turn .answer a").all():
+        link.click(no_wait_after=True)
+    page.locator(".turn .source-card a").first.hover()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    html = page.locator(".turn .answer").inner_html()
+    assert "<script" not in html and "onerror" not in html and "javascript:" not in html and "onload" not in html
+    assert "<img" not in html and "<svg" not in html  # no remote images from model output
+    assert page.locator(".turn .source-card", has_text="<img").count() == 1  # shown as text, inert
+    shot(page, "08-xss")
+
+
+def test_phone_width(settings, serve, fake_backend_cls, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
+                  else route.abort())
+    page = context.new_page()
+    page.goto(start(settings, serve, fake_backend_cls(ANSWER, related=RELATED)))
+    assert not page.locator("#sidebar").is_visible() or page.locator("#sidebar").bounding_box()["x"] < 0
+    ask(page, QUESTION)
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"horizontal scroll on a phone: {width}px"
+    shot(page, "09-phone")
+    page.click("#toggle-threads")
+    page.wait_for_timeout(300)
+    assert page.locator("#sidebar").bounding_box()["x"] >= 0
+    shot(page, "10-phone-threads")
+    context.close()
