@@ -187,6 +187,7 @@ async function ask(question) {
 
   controller = new AbortController();
   setBusy(true);
+  $("status").textContent = "Searching…";
   let pending = false;
   const repaint = () => { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; updateTurn(el, turn, index); }); } };
   try {

@@ -101,7 +101,9 @@ def test_ask_stream_cite_follow_up_reload(settings, serve, fake_backend_cls, pag
     assert related.all_inner_texts() == ["Where was Maria Curie born?", "What did Curie research?"]
     related.first.click()
     page.wait_for_function("document.querySelectorAll('.turn').length === 2")
-    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    # finished when its copy button shows (the status line still says the first answer is complete)
+    page.wait_for_function("document.querySelectorAll('.turn')[1].querySelector('.copy').hidden === false",
+                           timeout=20000)
     follow_up_prompt = [m for m in backend.calls if "follow-up questions" not in m[-1].content][-1]
     assert [m.role for m in follow_up_prompt][:3] == ["system", "user", "assistant"]
     assert follow_up_prompt[1].content == QUESTION
