@@ -115,8 +115,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from answer_engine.components import build_embedder, build_index
     from search_adapters.base import SearchError
-    from search_adapters.local import LocalIndex, register_source, unregister_source
+    from search_adapters.local import register_source, unregister_source
 
     settings = _settings(args)
     try:
@@ -125,9 +126,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                 raise CommandError(f"not registered: {Path(args.remove).resolve()}")
         for path in args.paths:
             register_source(settings.data_dir, Path(path))
-        info = LocalIndex(settings.data_dir, include_default_corpus=settings.search.include_default_corpus).ensure(
-            force=args.rebuild
-        )
+        info = build_index(settings, build_embedder(settings)).ensure(force=args.rebuild)
     except SearchError as exc:
         raise CommandError(str(exc)) from exc
     if args.json:
@@ -168,6 +167,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- eval
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from answer_engine.evaluation import commands
+    from answer_engine.evaluation.qa import EvalError
+
+    try:
+        if args.kind == "qa":
+            settings = _settings(args)
+            summary, out = commands.eval_qa(settings, Path(args.questions), limit=args.limit,
+                                            generate=not args.no_generate, report_to=args.report)
+        elif args.kind == "extraction":
+            summary, out = commands.eval_extraction(Path(args.data), report_to=args.report)
+        else:
+            summary, out = commands.eval_judge(Path(args.claims), report_to=args.report)
+    except EvalError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key:22} {value}")
+    print(f"report: {out}", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -197,6 +223,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="rebuild even if nothing changed")
     p.add_argument("--json", action="store_true", help="print the index summary as JSON")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("eval", help="measure answer quality, extraction, or the citation judge; writes a report")
+    eval_sub = p.add_subparsers(dest="kind", required=True)
+    shared = "../shared/evaldata"
+    e = eval_sub.add_parser("qa", parents=[common], help="questions through the real pipeline")
+    e.add_argument("--questions", default=f"{shared}/squad/questions.jsonl", metavar="FILE.jsonl",
+                   help="SQuAD or HotpotQA format: question, answers")
+    e.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    e.add_argument("--no-generate", action="store_true", help="stop after passage selection (retrieval only)")
+    e.add_argument("--model", help="model name or GGUF path (overrides the config)")
+    e = eval_sub.add_parser("extraction", help="main-text extraction on the article-extraction benchmark format")
+    e.add_argument("--data", default=f"{shared}/extraction", metavar="DIR", help="gzipped HTML + ground-truth.json")
+    e = eval_sub.add_parser("judge", help="agreement of the citation-support judge with ExpertQA's human labels")
+    e.add_argument("--claims", default=f"{shared}/expertqa/claims.jsonl", metavar="FILE.jsonl")
+    for e in eval_sub.choices.values():
+        e.add_argument("--json", action="store_true", help="print one JSON object")
+        e.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/<kind>-<time>)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("models", parents=[common], help="list, pull (download from the registry and verify) models")
     p.add_argument("action", nargs="?", choices=["list", "pull", "path"], help="default: list")

@@ -37,12 +37,14 @@ class ServerSettings(BaseModel):
 class SearchSettings(BaseModel):
     provider: Literal["local"] = "local"
     include_default_corpus: bool = True
-    max_results: int = Field(4, ge=1, le=20)
+    max_results: int = Field(6, ge=1, le=20)
 
 
 class FetchSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0)
     max_concurrency: int = Field(4, ge=1)
+    cache_pages: int = Field(256, ge=1, description="Extracted pages kept in memory.")
+    cache_ttl_s: float = Field(600.0, gt=0)
 
 
 class RetrievalSettings(BaseModel):
@@ -50,6 +52,7 @@ class RetrievalSettings(BaseModel):
     max_passages: int = Field(5, ge=1, le=20)
     context_tokens: int = Field(700, ge=64)
     min_relative_score: float = Field(0.5, ge=0.0, le=1.0)
+    dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="Share of embedding similarity in passage scores; 0 = BM25 only.")
 
 
 class GenerationSettings(BaseModel):

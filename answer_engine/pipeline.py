@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,7 +34,8 @@ from answer_engine.events import (
 )
 from answer_engine.extract import ExtractedPage, ExtractionError, extract_page
 from answer_engine.fetch import FetchedPage, Fetcher
-from answer_engine.passages import SourceDoc, group_sources, rank_passages, select_passages
+from answer_engine.embeddings import Embedder, passage_input
+from answer_engine.passages import Passage, SourceDoc, group_sources, hybrid_rerank, rank_passages, select_passages
 from answer_engine.prompt import STOP_STRINGS, build_messages, build_no_search_messages, build_related_messages
 from answer_engine.text import truncate_words
 from search_adapters.base import SearchProvider, SearchResult
@@ -49,7 +50,8 @@ SOURCE_SNIPPET_CHARS = 300
 NO_FILTERED_SOURCES_ANSWER = "I could not find any sources that match the search filters."
 RELATED_MAX = 3
 RELATED_MAX_TOKENS = 96
-FILTER_OVERFETCH = 3  # with filters on, ask the provider for more results, then filter
+FILTER_OVERFETCH = 3
+DENSE_ON_THE_FLY = 32  # passages of pages outside the index embedded per question, best BM25 first  # with filters on, ask the provider for more results, then filter
 # search_context_size -> (share of the configured passages, share of the token budget)
 CONTEXT_SIZES: dict[str, tuple[float, float]] = {"low": (0.4, 0.5), "medium": (1.0, 1.0), "high": (2.0, 2.0)}
 
@@ -107,11 +109,21 @@ def _ms(start: float) -> float:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, *, search: SearchProvider, fetcher: Fetcher, backend: Backend) -> None:
+    def __init__(
+        self, settings: Settings, *, search: SearchProvider, fetcher: Fetcher, backend: Backend,
+        embedder: Embedder | None = None,
+    ) -> None:
+        from cachetools import TTLCache
+
         self.settings = settings
+        self.embedder = embedder if settings.retrieval.dense_weight > 0 else None
         self.search = search
         self.fetcher = fetcher
         self.backend = backend
+        # Fetched-and-extracted pages by URL: extraction is the costliest stage before the model.
+        self.page_cache: TTLCache[str, ExtractedPage] = TTLCache(
+            maxsize=settings.fetch.cache_pages, ttl=settings.fetch.cache_ttl_s
+        )
 
     # -- plan
 
@@ -165,7 +177,16 @@ class Pipeline:
 
     # -- the run
 
-    async def run(self, request: AskRequest) -> AsyncIterator[Event]:
+    async def run(
+        self, request: AskRequest, *, trace: dict[str, Any] | None = None, generate: bool = True
+    ) -> AsyncIterator[Event]:
+        """The events of one answer.
+
+        ``trace`` (for evaluation and benchmarks) receives the internals: the ranked passages that
+        were selected, the numbered sources and the prompt messages. ``generate=False`` stops after
+        passage selection (retrieval measurements).
+        """
+        trace = trace if trace is not None else {}
         try:
             request = self.validate(request)
         except RequestError as exc:
@@ -176,7 +197,9 @@ class Pipeline:
 
         options = request.options
         if options.disable_search:
-            async with contextlib.aclosing(self._answer(request, [], timings, t_start, searched=False)) as events:
+            async with contextlib.aclosing(
+                self._answer(request, [], timings, t_start, searched=False, trace=trace)
+            ) as events:
                 async for event in events:
                     yield event
             return
@@ -208,18 +231,32 @@ class Pipeline:
             yield DoneEvent(timings=timings, search_queries=1)
             return
 
-        # fetch
+        # fetch (pages read recently come from the cache, already extracted)
         yield StatusEvent(stage="fetch", message=f"Reading {len(results)} pages")
         t = time.perf_counter()
         sem = asyncio.Semaphore(self.settings.fetch.max_concurrency)
-        fetched = await asyncio.gather(*(self._fetch_one(r, sem) for r in results))
+        cached = [self.page_cache.get(r.url) for r in results]
+
+        async def fetch(i: int) -> tuple[FetchedPage | None, bool]:
+            return (None, False) if cached[i] is not None else await self._fetch_one(results[i], sem)
+
+        fetched = await asyncio.gather(*(fetch(i) for i in range(len(results))))
         timings.fetch_ms = _ms(t)
 
         # extract
         t = time.perf_counter()
-        extracted = await asyncio.gather(
-            *(asyncio.to_thread(self._extract_one, page, r) for (page, _), r in zip(fetched, results))
-        )
+
+        async def extract(i: int) -> ExtractedPage | None:
+            if cached[i] is not None:
+                return cached[i]
+            page, from_snippet = fetched[i]
+            assert page is not None
+            got = await asyncio.to_thread(self._extract_one, page, results[i])
+            if got is not None and not from_snippet:
+                self.page_cache[results[i].url] = got
+            return got
+
+        extracted = await asyncio.gather(*(extract(i) for i in range(len(results))))
         pages: list[ExtractedPage] = []
         page_scores: list[float] = []
         snippet_pages: set[int] = set()
@@ -237,20 +274,43 @@ class Pipeline:
         cfg = self.settings.retrieval
         share_passages, share_budget = CONTEXT_SIZES[options.search_context_size]
         ranked = await asyncio.to_thread(rank_passages, query, pages, cfg.chunk_words, page_scores)
+        if self.embedder is not None and ranked:
+            dense = await asyncio.to_thread(self._dense_scores, query, pages, ranked)
+            ranked = hybrid_rerank(ranked, dense, page_scores, weight=cfg.dense_weight)
         chosen = select_passages(
             ranked, max_passages=max(1, round(cfg.max_passages * share_passages)),
             token_budget=int(cfg.context_tokens * share_budget), min_relative_score=cfg.min_relative_score,
         )
         sources = group_sources(chosen, pages, snippet_pages)
         timings.select_ms = _ms(t)
+        trace.update(results=results, chosen=chosen, sources=sources)
         yield SourcesEvent(sources=[self._source_card(s, results) for s in sources])
+        if not generate:
+            timings.total_ms = _ms(t_start)
+            yield DoneEvent(timings=timings, search_queries=1)
+            return
         # aclosing: when the client goes away, closing run() must close the generation too
-        async with contextlib.aclosing(self._answer(request, sources, timings, t_start, searched=True)) as events:
+        async with contextlib.aclosing(self._answer(request, sources, timings, t_start, searched=True, trace=trace)) as events:
             async for event in events:
                 yield event
 
+    def _dense_scores(self, query: str, pages: list[ExtractedPage], ranked: list[Passage]) -> list[float]:
+        """Cosine similarity of each passage to the question. Passages of indexed pages were embedded
+        when the index was built; others are embedded now, but only the best BM25 candidates."""
+        assert self.embedder is not None
+        q = self.embedder.encode([query])[0]
+        stored = getattr(self.search, "stored_embedding", None)
+        vectors: list[Any] = [stored(pages[p.page].url, p.text) if stored else None for p in ranked]
+        missing = [i for i, v in enumerate(vectors) if v is None][:DENSE_ON_THE_FLY]
+        if missing:
+            fresh = self.embedder.encode([passage_input(pages[ranked[i].page].title, ranked[i].text) for i in missing])
+            for i, v in zip(missing, fresh):
+                vectors[i] = v
+        return [float(v @ q) if v is not None else 0.0 for v in vectors]
+
     async def _answer(
-        self, request: AskRequest, sources: list[SourceDoc], timings: Timings, t_start: float, *, searched: bool
+        self, request: AskRequest, sources: list[SourceDoc], timings: Timings, t_start: float, *, searched: bool,
+        trace: dict[str, Any],
     ) -> AsyncIterator[Event]:
         """Generate, check citations, suggest related questions, finish."""
         options = request.options
@@ -259,6 +319,7 @@ class Pipeline:
         else:
             yield SourcesEvent(sources=[])
             messages = build_no_search_messages(request.query, request.history, instructions=options.instructions)
+        trace["messages"] = messages
         gen = self.settings.generation
         params = GenerationParams(
             max_tokens=options.max_tokens or gen.max_tokens,

@@ -25,11 +25,14 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
+from answer_engine.embeddings import Embedder, passage_input, passage_key
 from answer_engine.extract import ExtractionError, extract_page
 from answer_engine.fetch import FetchedPage, FetchError
+from answer_engine.passages import chunk_text
 from answer_engine.text import bm25s, terms, truncate_words
 from search_adapters.base import SearchError, SearchResult
 
@@ -109,8 +112,8 @@ def _source_files(source: Path) -> list[Path]:
     raise SearchError(f"indexed source is gone: {source} (remove it with `answer-engine index --remove {source}`)")
 
 
-def fingerprint(sources: list[Path]) -> str:
-    h = hashlib.sha256(f"format={INDEX_FORMAT};chunk={CHUNK_WORDS}".encode())
+def fingerprint(sources: list[Path], extra: str = "") -> str:
+    h = hashlib.sha256(f"format={INDEX_FORMAT};chunk={CHUNK_WORDS};{extra}".encode())
     for source in sources:
         for f in _source_files(source):
             st = f.stat()
@@ -179,9 +182,18 @@ class LocalIndex:
 
     name = "local"
 
-    def __init__(self, data_dir: Path, *, include_default_corpus: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, *, include_default_corpus: bool = True, embedder: Embedder | None = None,
+        passage_words: int = 90,
+    ) -> None:
+        """``embedder``: also embed every passage (as the pipeline will chunk pages, ``passage_words``)
+        at build time, so that hybrid ranking needs only the question's embedding at query time."""
         self.data_dir = data_dir
         self.include_default_corpus = include_default_corpus
+        self.embedder = embedder
+        self.passage_words = passage_words
+        self._embeddings: Any = None
+        self._embedding_rows: dict[str, int] = {}
         self.path = data_dir / "index" / "local"
         self._lock = threading.Lock()
         self._loaded_fp: str | None = None
@@ -202,7 +214,7 @@ class LocalIndex:
             sources = self.sources()
             if not sources:
                 raise SearchError("nothing to index: the default corpus is off and no folder is registered")
-            fp = fingerprint(sources)
+            fp = fingerprint(sources, f"embed={self.embedder is not None};passage={self.passage_words}")
             if force or self._loaded_fp != fp:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with open(self.path.parent / ".lock", "w") as lock:
@@ -226,8 +238,10 @@ class LocalIndex:
         log.info("building the local index from %d source(s)", len(sources))
         pages: list[StoredPage] = []
         chunk_doc: list[int] = []
-        chunk_text: list[str] = []
+        chunk_text_: list[str] = []
         seen: set[str] = set()
+        embed_keys: list[str] = []
+        embed_inputs: list[str] = []
         for source in sources:
             for page in _pages_from_source(source):
                 if page.url in seen:
@@ -243,22 +257,32 @@ class LocalIndex:
                 page.date = page.date or extracted.date
                 doc = len(pages)
                 pages.append(page)
+                if self.embedder is not None:
+                    for passage in chunk_text(extracted.text, self.passage_words):
+                        embed_keys.append(passage_key(page.url, passage))
+                        embed_inputs.append(passage_input(page.title, passage))
                 for chunk in _chunks(extracted.text):
                     chunk_doc.append(doc)
-                    chunk_text.append(chunk)
-        if not chunk_text:
+                    chunk_text_.append(chunk)
+        if not chunk_text_:
             raise SearchError("no indexable text found in the sources")
         retriever = bm25s().BM25()
-        retriever.index([terms(f"{pages[d].title}\n{t}") for d, t in zip(chunk_doc, chunk_text)], show_progress=False)
+        retriever.index([terms(f"{pages[d].title}\n{t}") for d, t in zip(chunk_doc, chunk_text_)], show_progress=False)
 
         tmp = Path(tempfile.mkdtemp(dir=self.path.parent, prefix="local.build."))
         try:
             retriever.save(str(tmp / "bm25"), show_progress=False)
+            if self.embedder is not None:
+                import numpy as np
+
+                log.info("embedding %d passages", len(embed_inputs))
+                np.save(tmp / "embeddings.npy", self.embedder.encode(embed_inputs))
+                (tmp / "embedding_keys.json").write_text(json.dumps(embed_keys), encoding="utf-8")
             with (tmp / "pages.jsonl").open("w", encoding="utf-8") as fh:
                 for page in pages:
                     fh.write(page.model_dump_json() + "\n")
             with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
-                for d, t in zip(chunk_doc, chunk_text):
+                for d, t in zip(chunk_doc, chunk_text_):
                     fh.write(json.dumps({"doc": d, "text": t}, ensure_ascii=False) + "\n")
             (tmp / "meta.json").write_text(
                 json.dumps({"fingerprint": fp, "format": INDEX_FORMAT, "sources": [str(s) for s in sources]}),
@@ -281,6 +305,13 @@ class LocalIndex:
             rows = [json.loads(line) for line in (self.path / "chunks.jsonl").open(encoding="utf-8")]
         except (OSError, ValueError) as exc:
             raise SearchError(f"the local index at {self.path} is unreadable ({exc}); run `answer-engine index`") from exc
+        emb = self.path / "embeddings.npy"
+        if self.embedder is not None and emb.exists():
+            import numpy as np
+
+            self._embeddings = np.load(emb)
+            keys = json.loads((self.path / "embedding_keys.json").read_text(encoding="utf-8"))
+            self._embedding_rows = {k: i for i, k in enumerate(keys)}
         self._chunk_doc = [r["doc"] for r in rows]
         self._chunk_text = [r["text"] for r in rows]
         self._by_url = {p.url: p for p in self._pages}
@@ -326,6 +357,11 @@ class LocalIndex:
         if page is None:
             raise FetchError(f"not in the local page store: {url}")
         return await asyncio.to_thread(_read_page, page)
+
+    def stored_embedding(self, url: str, passage: str) -> Any:
+        """The passage's embedding computed at build time, or None."""
+        row = self._embedding_rows.get(passage_key(url, passage))
+        return None if row is None else self._embeddings[row]
 
     def info(self) -> IndexInfo:
         return self.ensure()

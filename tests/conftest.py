@@ -84,10 +84,11 @@ def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, shared_data_dir: Path) -> Settings:
-    """Default settings on a private copy of the session's index."""
+    """Default settings on a private copy of the session's index, BM25-only passage ranking:
+    embedding the whole corpus takes a minute, so the hybrid path has tests of its own."""
     d = tmp_path / "data"
     shutil.copytree(shared_data_dir, d)
-    return load_settings(data_dir=d)
+    return load_settings(data_dir=d, retrieval={"dense_weight": 0.0})
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ def env(settings, test_model_path):
         "AE_DATA_DIR": str(settings.data_dir),
         "AE_GENERATION__MODEL": str(test_model_path),
         "AE_GENERATION__MAX_TOKENS": "48",
+        "AE_RETRIEVAL__DENSE_WEIGHT": "0",  # the session's index has no embeddings (tests/test_hybrid.py has)
     }
 
 

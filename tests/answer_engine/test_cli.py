@@ -8,6 +8,7 @@ from answer_engine.cli import main
 @pytest.fixture
 def data_env(settings, monkeypatch):
     monkeypatch.setenv("AE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AE_RETRIEVAL__DENSE_WEIGHT", "0")  # no minute-long corpus embedding here
     return settings.data_dir
 
 

