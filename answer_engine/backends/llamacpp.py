@@ -143,5 +143,36 @@ class LlamaCppBackend:
                 # Don't wait for the worker here: it stops at its next token.
                 future.add_done_callback(lambda f: f.exception())
 
+    # -- measurement (bench): raw llama.cpp on the same prompt, no pipeline, no queue
+
+    def _reset(self) -> None:
+        self.load()
+        self._llm.reset()  # forget the evaluated prefix: the next prompt is prefilled from scratch
+
+    async def reset_cache(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._reset)
+
+    def _raw(self, messages: list[ChatMessage], max_tokens: int) -> dict[str, float]:
+        import time
+
+        ids, formatted = self._prompt_ids(messages)
+        self._llm.reset()
+        t0 = time.perf_counter()
+        first: float | None = None
+        n = 0
+        for _ in self._llm.create_completion(prompt=ids, max_tokens=max_tokens, temperature=0.0,
+                                             stop=[s for s in (formatted.stop or []) if s],
+                                             stopping_criteria=formatted.stopping_criteria, stream=True):
+            first = first or time.perf_counter()
+            n += 1
+        end = time.perf_counter()
+        first = first or end
+        return {"prompt_tokens": len(ids), "ttft_ms": (first - t0) * 1000, "tokens": n,
+                "tokens_per_s": (n - 1) / (end - first) if n > 1 and end > first else 0.0}
+
+    async def raw_timing(self, messages: list[ChatMessage], max_tokens: int) -> dict[str, float]:
+        """Time to first token and decode speed of plain llama.cpp on these messages, from a cold cache."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._raw, messages, max_tokens)
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

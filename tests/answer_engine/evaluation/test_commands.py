@@ -1,0 +1,101 @@
+"""The eval and bench commands end to end, small: real pipeline, real SmolLM2 where a model is needed."""
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from answer_engine.cli import main
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "evaldata"
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/evaldata is not beside the repo")
+
+
+@pytest.fixture
+def env(settings, monkeypatch, test_model_path):
+    monkeypatch.setenv("AE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AE_RETRIEVAL__DENSE_WEIGHT", "0")
+    monkeypatch.setenv("AE_GENERATION__MODEL", str(test_model_path))
+    monkeypatch.setenv("AE_GENERATION__MAX_TOKENS", "24")
+
+
+def squad_file(tmp_path, n=3):
+    rows = [{"id": "a", "question": "What was Maria Curie the first female recipient of?", "answers": ["Nobel Prize"]},
+            {"id": "b", "question": "What year was Casimir Pulaski born in Warsaw?", "answers": ["1745"]},
+            {"id": "c", "question": "What is the chemical symbol of oxygen?", "answers": ["O"]}][:n]
+    f = tmp_path / "q.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    return f
+
+
+def test_eval_qa_no_generate_json_and_report(env, tmp_path, capsys):
+    report = tmp_path / "r"
+    assert main(["eval", "qa", "--questions", str(squad_file(tmp_path)), "--no-generate", "--json", "--report", str(report)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"questions", "recall_at_1", "recall_at_5"} and out["questions"] == 3
+    assert out["recall_at_5"] >= 2 / 3
+    assert {p.name for p in report.iterdir()} >= {"summary.json", "summary.md", "questions.jsonl", "latency-per-stage.png", "quality.png"}
+
+
+@pytest.mark.model
+def test_eval_qa_generate(env, tmp_path, capsys):
+    assert main(["eval", "qa", "--questions", str(squad_file(tmp_path, 2)), "--json", "--report", str(tmp_path / "r")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["questions", "recall_at_1", "recall_at_5", "exact_match", "f1", "contains", "citation_precision",
+                         "citation_coverage", "abstain_rate", "latency_ms_p50", "latency_ms_p95", "ttft_ms_p50"]
+    assert out["latency_ms_p50"] > 0
+
+
+@needs_shared
+def test_eval_qa_hotpot_indexes_its_own_paragraphs(env, tmp_path, capsys):
+    src = SHARED / "hotpotqa" / "questions.jsonl"
+    f = tmp_path / "hotpot.jsonl"
+    f.write_text("\n".join(src.read_text().splitlines()[:4]))
+    assert main(["eval", "qa", "--questions", str(f), "--no-generate", "--json", "--report", str(tmp_path / "r")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["questions"] == 4 and out["recall_at_5"] > 0
+
+
+@needs_shared
+def test_eval_extraction_on_a_subset(tmp_path, capsys):
+    data = tmp_path / "ex"
+    (data / "html").mkdir(parents=True)
+    truth = json.loads((SHARED / "extraction" / "ground-truth.json").read_text())
+    ids = sorted(truth)[:4]
+    for i in ids:
+        shutil.copy(SHARED / "extraction" / "html" / f"{i}.html.gz", data / "html")
+    (data / "ground-truth.json").write_text(json.dumps({i: truth[i] for i in ids}))
+    assert main(["eval", "extraction", "--data", str(data), "--json", "--report", str(tmp_path / "r")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"pages", "precision", "recall", "f1", "ms_per_page"} and out["pages"] == 4
+    assert out["f1"] > 0.8
+
+
+def test_eval_errors_are_clear(env, tmp_path, capsys):
+    assert main(["eval", "qa", "--questions", str(tmp_path / "none.jsonl")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": 1}\n')
+    assert main(["eval", "qa", "--questions", str(bad)]) == 1
+    assert "bad.jsonl:1" in capsys.readouterr().err
+    assert main(["eval", "extraction", "--data", str(tmp_path)]) == 1
+
+
+@pytest.mark.model
+def test_bench_json_and_report(env, tmp_path, capsys):
+    report = tmp_path / "bench"
+    assert main(["bench", "--questions", str(squad_file(tmp_path)), "--n", "2", "--concurrency", "1,2",
+                 "--max-tokens", "8", "--json", "--report", str(report)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"overhead_ratio", "decode_ratio", "ttft_ms_p50", "tokens_per_s"} <= set(out)
+    assert out["overhead_ratio"] > 0 and out["decode_ratio"] > 0  # values are for the report, not for a test
+    assert [r["streams"] for r in out["concurrency"]] == [1, 2]
+    assert all(r["errors"] == 0 for r in out["concurrency"])
+    assert {"summary.json", "summary.md", "latency-per-stage.png", "ratios.png", "concurrency.png"} <= {p.name for p in report.iterdir()}
+
+
+def test_bench_refuses_bad_levels(env, capsys):
+    assert main(["bench", "--concurrency", "1,x"]) == 1
+    assert main(["bench", "--concurrency", "100"]) == 1
