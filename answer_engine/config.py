@@ -31,6 +31,8 @@ class ServerSettings(BaseModel):
     max_history_messages: int = Field(50, ge=0, le=50)
     max_message_chars: int = Field(20000, ge=1, le=20000)
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_in_flight: int = Field(4, ge=1, description="Answers generating or queued for the model; more get a 503.")
+    retry_after_s: int = Field(10, ge=1)
     web_dir: Path = REPO_ROOT / "web"
 
 

@@ -16,6 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 from answer_engine import __version__
 from answer_engine.api import errors, openai_compat
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_response
+from answer_engine.api.limits import Backpressure
 from answer_engine.config import Settings, load_settings
 from answer_engine.events import ErrorEvent, sse_frame
 from answer_engine.pipeline import AskRequest, Pipeline, RequestError
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.backpressure = Backpressure(settings.server.max_in_flight, settings.server.retry_after_s)
     if pipeline is not None:
         app.state.pipeline = pipeline
     errors.install(app)
@@ -97,12 +99,14 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
                   "description": "Pipeline events as named SSE frames: status*, sources, delta*, citations, related, done | error."},
         },
     )
-    async def ask(body: AskRequest, pipe: PipelineDep) -> EventSourceResponse:
+    async def ask(body: AskRequest, pipe: PipelineDep, request: Request) -> EventSourceResponse:
         """Stream the answer as Server-Sent Events; every frame's name is its event type."""
         try:
             body = pipe.validate(body)
         except RequestError as exc:
             raise APIError(400, str(exc), param="query", code="invalid_value") from exc
+        gate: Backpressure = request.app.state.backpressure
+        gate.acquire()  # 503 + Retry-After when full, before anything streams
 
         async def frames() -> AsyncIterator[dict[str, str]]:
             try:
@@ -112,6 +116,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
             except Exception as exc:  # never a dropped stream: the client gets an error event
                 log.exception("pipeline crashed")
                 yield sse_frame(ErrorEvent(stage="internal", message=f"internal error: {type(exc).__name__}"))
+            finally:
+                gate.release()
 
         return EventSourceResponse(frames(), ping=15)
 

@@ -62,6 +62,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown model"},
     413: {"model": ErrorResponse, "description": "Request body too large"},
     500: {"model": ErrorResponse, "description": "Server error"},
+    503: {"model": ErrorResponse, "description": "Too many answers in flight; see Retry-After"},
 }
 
 

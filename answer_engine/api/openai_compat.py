@@ -296,12 +296,14 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
+    gate = request.app.state.backpressure
 
     if not body.stream:
         got = _Collector()
-        async with contextlib.aclosing(pipeline.run(ask)) as events:
-            async for event in events:
-                got.take(event)
+        with gate.slot():
+            async with contextlib.aclosing(pipeline.run(ask)) as events:
+                async for event in events:
+                    got.take(event)
         if got.error is not None:
             raise APIError(_error_status(got.error.stage), f"{got.error.stage}: {got.error.message}")
         completion = ChatCompletion(
@@ -321,6 +323,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return {"data": json.dumps(payload, ensure_ascii=False)}
+
+    gate.acquire()  # 503 + Retry-After when full, before anything streams
 
     async def frames() -> AsyncIterator[dict[str, str]]:
         import json
@@ -352,6 +356,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         except Exception as exc:  # the stream has begun: report it in-band, never drop the connection
             log.exception("chat completion stream failed")
             yield {"data": json.dumps(error_json(500, f"internal error: {type(exc).__name__}"))}
+        finally:
+            gate.release()
         yield {"data": "[DONE]"}
 
     return EventSourceResponse(frames(), ping=15)
