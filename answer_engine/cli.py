@@ -39,8 +39,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    print(f"answer-engine {__version__}: open http://{host}:{port}/ (API: POST /api/ask)", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    from answer_engine import logs
+
+    print(f"answer-engine {__version__}: open http://{host}:{port}/ (API: POST /api/ask, /v1/chat/completions)", flush=True)
+    logs.configure(logging.INFO)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
     return 0
 
 

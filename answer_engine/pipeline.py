@@ -375,6 +375,9 @@ class Pipeline:
         yield RelatedEvent(questions=related)
         timings.total_ms = _ms(t_start)
         finish = "length" if timings.completion_tokens >= params.max_tokens else "stop"
+        log.info("answered in %.0f ms: %d sources, %d cited, %d prompt + %d completion tokens, first token %.0f ms",
+                 timings.total_ms, len(sources), len(cite.cited), timings.prompt_tokens, timings.completion_tokens,
+                 timings.ttft_ms)
         yield DoneEvent(timings=timings, finish_reason=finish, search_queries=1 if searched else 0)
 
     async def _related(self, question: str, answer: str) -> list[str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -13,7 +15,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from sse_starlette.sse import EventSourceResponse
 
-from answer_engine import __version__
+from answer_engine import __version__, logs
 from answer_engine.api import errors, openai_compat
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_response
 from answer_engine.api.limits import Backpressure
@@ -22,6 +24,7 @@ from answer_engine.events import ErrorEvent, sse_frame
 from answer_engine.pipeline import AskRequest, Pipeline, RequestError
 
 log = logging.getLogger(__name__)
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a caller's id is kept only if it is this tame
 
 
 def get_pipeline(request: Request) -> Pipeline:
@@ -66,6 +69,19 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     if pipeline is not None:
         app.state.pipeline = pipeline
     errors.install(app)
+
+    @app.middleware("http")
+    async def with_request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every response names its request, and every log line written for it carries the same id."""
+        given = request.headers.get("x-request-id", "")
+        rid = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            logs.request_id.reset(token)
+        response.headers["X-Request-ID"] = rid
+        return response
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

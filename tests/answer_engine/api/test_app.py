@@ -68,3 +68,22 @@ async def test_web_ui_is_served(client):
     r = await client.get("/")
     assert r.status_code == 200 and "<form" in r.text
     assert (await client.get("/app.js")).status_code == 200
+
+
+async def test_request_id_in_header_and_in_every_log_line(client, caplog):
+    import logging
+
+    from answer_engine.logs import JsonFormatter, RequestIdFilter
+
+    caplog.handler.addFilter(RequestIdFilter())
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("answer_engine.pipeline").info("outside any request")
+        r = await client.post("/api/ask", json={"query": "What was Maria Curie the first female recipient of?"},
+                              headers={"X-Request-ID": "trace-123"})
+    assert r.headers["X-Request-ID"] == "trace-123"
+    r2 = await client.get("/health", headers={"X-Request-ID": "bad id with spaces\n"})
+    assert len(r2.headers["X-Request-ID"]) == 32  # replaced by a fresh one
+    ids = {rec.request_id for rec in caplog.records}
+    assert "-" in ids and "trace-123" in ids  # the pipeline's "answered in" line carries the request's id
+    line = json.loads(JsonFormatter().format(caplog.records[0]))
+    assert set(line) >= {"ts", "level", "logger", "request_id", "message"}
