@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from answer_engine.extract import ExtractedPage
-from answer_engine.text import bm25s, approx_tokens, split_sentences, terms
+from answer_engine.text import approx_tokens, bm25s, pack_words, split_sentences, terms
 
 MIN_PASSAGE_WORDS = 8  # headings, captions and menu crumbs are not passages
 # A passage scoring below this share of the best passage's BM25 score is mostly noise that only
@@ -52,21 +52,10 @@ def chunk_text(text: str, chunk_words: int) -> list[str]:
         if words <= chunk_words * 1.4:
             out.append(para)
             continue
-        buf: list[str] = []
-        n = 0
-        for sent in split_sentences(para):
-            w = len(sent.split())
-            if buf and n + w > chunk_words:
-                out.append(" ".join(buf))
-                buf, n = [], 0
-            buf.append(sent)
-            n += w
-        if buf:
-            tail = " ".join(buf)
-            if n < MIN_PASSAGE_WORDS * 2 and out:
-                out[-1] = f"{out[-1]} {tail}"
-            else:
-                out.append(tail)
+        packed = pack_words(split_sentences(para), chunk_words)
+        if len(packed) > 1 and len(packed[-1].split()) < MIN_PASSAGE_WORDS * 2:
+            packed[-2:] = [f"{packed[-2]} {packed[-1]}"]  # no stub passage at a paragraph's end
+        out.extend(packed)
     return out
 
 

@@ -56,3 +56,21 @@ def truncate_words(text: str, max_chars: int) -> str:
         return text
     cut = text[:max_chars].rsplit(" ", 1)[0]
     return cut.rstrip(",;:") + "…"
+
+
+def pack_words(pieces: list[str], max_words: int) -> list[str]:
+    """Join consecutive pieces (sentences, paragraphs) into chunks of at most ``max_words`` words;
+    a single longer piece stays whole."""
+    out: list[str] = []
+    buf: list[str] = []
+    n = 0
+    for piece in pieces:
+        w = len(piece.split())
+        if buf and n + w > max_words:
+            out.append(" ".join(buf))
+            buf, n = [], 0
+        buf.append(piece)
+        n += w
+    if buf:
+        out.append(" ".join(buf))
+    return out

@@ -33,7 +33,7 @@ from answer_engine.embeddings import Embedder, passage_input, passage_key
 from answer_engine.extract import ExtractionError, extract_page
 from answer_engine.fetch import FetchedPage, FetchError
 from answer_engine.passages import chunk_text
-from answer_engine.text import bm25s, terms, truncate_words
+from answer_engine.text import bm25s, pack_words, terms, truncate_words
 from search_adapters.base import SearchError, SearchResult
 
 log = logging.getLogger(__name__)
@@ -157,21 +157,7 @@ def _read_page(page: StoredPage) -> FetchedPage:
 
 def _chunks(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
     """Paragraphs, with short neighbours merged, for index granularity."""
-    out: list[str] = []
-    buf: list[str] = []
-    n = 0
-    for para in (p.strip() for p in text.split("\n")):
-        if not para:
-            continue
-        w = len(para.split())
-        if buf and n + w > max_words:
-            out.append(" ".join(buf))
-            buf, n = [], 0
-        buf.append(para)
-        n += w
-    if buf:
-        out.append(" ".join(buf))
-    return out
+    return pack_words([p.strip() for p in text.split("\n") if p.strip()], max_words)
 
 
 # ----------------------------------------------------------------------------- index
