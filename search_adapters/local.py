@@ -200,13 +200,15 @@ class LocalIndex:
             sources = self.sources()
             if not sources:
                 raise SearchError("nothing to index: the default corpus is off and no folder is registered")
-            fp = fingerprint(sources, f"embed={self.embedder is not None};passage={self.passage_words}")
+            fp = fingerprint(sources)
             if force or self._loaded_fp != fp:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with open(self.path.parent / ".lock", "w") as lock:
                     fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time across processes
-                    stored = self._stored_fingerprint()
-                    if force or stored != fp:
+                    meta = self._stored_meta()
+                    # An index with embeddings serves a caller that needs none; not the other way round.
+                    lacks_embeddings = self.embedder is not None and meta.get("embedded_passage_words") != self.passage_words
+                    if force or meta.get("fingerprint") != fp or lacks_embeddings:
                         self._build(sources, fp)
                     self._load(fp)
             return IndexInfo(
@@ -214,11 +216,14 @@ class LocalIndex:
                 fingerprint=fp, path=str(self.path),
             )
 
-    def _stored_fingerprint(self) -> str | None:
+    def _stored_meta(self) -> dict[str, Any]:
         meta = self.path / "meta.json"
         if not meta.exists():
-            return None
-        return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
+            return {}
+        try:
+            return dict(json.loads(meta.read_text(encoding="utf-8")))
+        except ValueError:
+            return {}  # unreadable: rebuild
 
     def _build(self, sources: list[Path], fp: str) -> None:
         log.info("building the local index from %d source(s)", len(sources))
@@ -271,7 +276,8 @@ class LocalIndex:
                 for d, t in zip(chunk_doc, chunk_text_):
                     fh.write(json.dumps({"doc": d, "text": t}, ensure_ascii=False) + "\n")
             (tmp / "meta.json").write_text(
-                json.dumps({"fingerprint": fp, "format": INDEX_FORMAT, "sources": [str(s) for s in sources]}),
+                json.dumps({"fingerprint": fp, "format": INDEX_FORMAT, "sources": [str(s) for s in sources],
+                            "embedded_passage_words": self.passage_words if self.embedder is not None else None}),
                 encoding="utf-8",
             )
             old = self.path.with_name("local.old")

@@ -129,3 +129,29 @@ def test_rebuild_is_skipped_when_nothing_changed(shared_data_dir):
     time.sleep(0.01)
     LocalIndex(shared_data_dir).ensure()  # a fresh instance loads, it does not rebuild
     assert os.stat(meta).st_mtime_ns == before
+
+
+def test_index_with_embeddings_serves_callers_without_them(tmp_path):
+    """Building without an embedder must not throw away an index built with one (a minute of work)."""
+
+    class CountingEmbedder:
+        calls = 0
+
+        def encode(self, texts):
+            import numpy as np
+
+            CountingEmbedder.calls += 1
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    data = tmp_path / "data"
+    f = tmp_path / "docs.jsonl"
+    f.write_text(json.dumps({"url": "https://x.example/a", "title": "A", "text": "Alpha beta gamma delta epsilon zeta eta."}) + "\n")
+    register_source(data, f)
+    LocalIndex(data, include_default_corpus=False, embedder=CountingEmbedder()).ensure()
+    assert CountingEmbedder.calls == 1
+    meta = data / "index" / "local" / "meta.json"
+    before = os.stat(meta).st_mtime_ns
+    LocalIndex(data, include_default_corpus=False).ensure()  # no embedder: loads, no rebuild
+    assert os.stat(meta).st_mtime_ns == before
+    LocalIndex(data, include_default_corpus=False, embedder=CountingEmbedder()).ensure()  # still embedded: no rebuild
+    assert CountingEmbedder.calls == 1
