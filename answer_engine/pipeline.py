@@ -124,6 +124,8 @@ class Pipeline:
         self.page_cache: TTLCache[str, ExtractedPage] = TTLCache(
             maxsize=settings.fetch.cache_pages, ttl=settings.fetch.cache_ttl_s
         )
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     # -- plan
 
@@ -236,6 +238,9 @@ class Pipeline:
         t = time.perf_counter()
         sem = asyncio.Semaphore(self.settings.fetch.max_concurrency)
         cached = [self.page_cache.get(r.url) for r in results]
+        hits = sum(c is not None for c in cached)
+        self.cache_hits += hits
+        self.cache_misses += len(cached) - hits
 
         async def fetch(i: int) -> tuple[FetchedPage | None, bool]:
             return (None, False) if cached[i] is not None else await self._fetch_one(results[i], sem)

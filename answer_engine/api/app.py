@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse
 
 from answer_engine import __version__, logs
 from answer_engine.api import errors, openai_compat
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_response
 from answer_engine.api.limits import Backpressure
+from answer_engine.api.metrics import Metrics
 from answer_engine.config import Settings, load_settings
 from answer_engine.events import ErrorEvent, sse_frame
 from answer_engine.pipeline import AskRequest, Pipeline, RequestError
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     )
     app.state.settings = settings
     app.state.backpressure = Backpressure(settings.server.max_in_flight, settings.server.retry_after_s)
+    app.state.metrics = Metrics(app.state)
     if pipeline is not None:
         app.state.pipeline = pipeline
     errors.install(app)
@@ -81,6 +85,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         finally:
             logs.request_id.reset(token)
         response.headers["X-Request-ID"] = rid
+        route = request.scope.get("route")
+        app.state.metrics.requests.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
         return response
 
     @app.middleware("http")
@@ -106,6 +112,12 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    @app.get("/metrics", response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}})
+    async def metrics() -> PlainTextResponse:
+        """Prometheus metrics: requests, errors by stage, stage latencies, decode speed, queue depth, cache."""
+        return PlainTextResponse(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.post(
         "/api/ask",
         response_class=EventSourceResponse,
@@ -126,7 +138,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
 
         async def frames() -> AsyncIterator[dict[str, str]]:
             try:
-                async with contextlib.aclosing(pipe.run(body)) as events:
+                async with contextlib.aclosing(request.app.state.metrics.observe(pipe.run(body))) as events:
                     async for event in events:
                         yield sse_frame(event)
             except Exception as exc:  # never a dropped stream: the client gets an error event

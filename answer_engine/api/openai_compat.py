@@ -301,7 +301,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     if not body.stream:
         got = _Collector()
         with gate.slot():
-            async with contextlib.aclosing(pipeline.run(ask)) as events:
+            async with contextlib.aclosing(request.app.state.metrics.observe(pipeline.run(ask))) as events:
                 async for event in events:
                     got.take(event)
         if got.error is not None:
@@ -331,7 +331,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
 
         got = _Collector()
         try:
-            async with contextlib.aclosing(pipeline.run(ask)) as events:
+            async with contextlib.aclosing(request.app.state.metrics.observe(pipeline.run(ask))) as events:
                 async for event in events:
                     got.take(event)
                     if event.type == EventType.SOURCES:

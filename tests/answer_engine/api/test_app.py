@@ -87,3 +87,29 @@ async def test_request_id_in_header_and_in_every_log_line(client, caplog):
     assert "-" in ids and "trace-123" in ids  # the pipeline's "answered in" line carries the request's id
     line = json.loads(JsonFormatter().format(caplog.records[0]))
     assert set(line) >= {"ts", "level", "logger", "request_id", "message"}
+
+
+async def test_metrics_count_answers_stages_errors_and_cache(client):
+    q = {"query": "What was Maria Curie the first female recipient of?"}
+    await client.post("/api/ask", json=q)
+    await client.post("/api/ask", json=q)  # the same pages again: from the cache
+    await client.post("/api/ask", json={"query": "   "})
+    r = await client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'ae_requests_total{route="/api/ask",status="200"} 2.0' in text
+    assert 'ae_requests_total{route="/api/ask",status="400"} 1.0' in text
+    assert "ae_answers_total 2.0" in text
+    assert 'ae_stage_seconds_count{stage="search"} 2.0' in text
+    assert 'ae_stage_seconds_count{stage="total"} 2.0' in text
+    assert "ae_answers_in_flight 0.0" in text
+    hits = float(next(line.split()[-1] for line in text.splitlines() if line.startswith("ae_page_cache_hits_total")))
+    assert hits >= 1
+
+
+async def test_metrics_count_errors_by_stage(settings, fake_backend_cls):
+    backend = fake_backend_cls(["a", "b"], fail_after=1)
+    app = create_app(settings, pipeline=build_pipeline(settings, backend=backend))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        await c.post("/api/ask", json={"query": "What was Maria Curie the first female recipient of?"})
+        assert 'ae_errors_total{stage="generate"} 1.0' in (await c.get("/metrics")).text
