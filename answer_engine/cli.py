@@ -232,6 +232,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- keys
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from answer_engine.api.access import hash_key, new_key
+
+    key = new_key()
+    print(f"key:  {key}")
+    print(f"hash: {hash_key(key)}")
+    print("Give the key to the client; put only the hash in the config:", file=sys.stderr)
+    print(f'  [server]\n  api_key_hashes = ["{hash_key(key)}"]', file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -291,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/bench-<time>)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("keys", help="make a new API key and the hash to configure (server.api_key_hashes)")
+    p.add_argument("action", choices=["new"])
+    p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("models", parents=[common], help="list, pull (download from the registry and verify) models")
     p.add_argument("action", nargs="?", choices=["list", "pull", "path"], help="default: list")

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,18 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_in_flight: int = Field(4, ge=1, description="Answers generating or queued for the model; more get a 503.")
     retry_after_s: int = Field(10, ge=1)
+    # API keys as sha256 hex digests (`answer-engine keys new` makes one). Empty: no key needed.
+    api_key_hashes: list[str] = Field(default_factory=list)
+    rate_limit_per_min: int = Field(0, ge=0, description="Requests per minute per key (or per IP); 0 = off.")
+    rate_limit_burst: int = Field(10, ge=1)
+
+    @field_validator("api_key_hashes")
+    @classmethod
+    def _hex_digests(cls, value: list[str]) -> list[str]:
+        for h in value:
+            if len(h) != 64 or any(c not in "0123456789abcdefABCDEF" for c in h):
+                raise ValueError("api_key_hashes must be sha256 hex digests of the keys, never the keys themselves")
+        return [h.lower() for h in value]
     web_dir: Path = REPO_ROOT / "web"
 
 
@@ -77,6 +89,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AE_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("AE_REDIS_URL", "REDIS_URL", "redis_url"),
+                                  description="Redis for shared rate limits (and caches); none = in-process.")
     server: ServerSettings = ServerSettings()
     search: SearchSettings = SearchSettings()
     fetch: FetchSettings = FetchSettings()

@@ -20,6 +20,7 @@ from sse_starlette.sse import EventSourceResponse
 from answer_engine import __version__, logs
 from answer_engine.api import errors, openai_compat
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_response
+from answer_engine.api.access import PROTECTED_PREFIXES, LocalBucket, RedisBucket, hash_key, key_allowed
 from answer_engine.api.limits import Backpressure
 from answer_engine.api.metrics import Metrics
 from answer_engine.config import Settings, load_settings
@@ -74,19 +75,39 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         app.state.pipeline = pipeline
     errors.install(app)
 
+    limiter = None
+    if settings.server.rate_limit_per_min:
+        if settings.redis_url:
+            limiter = RedisBucket(settings.redis_url, settings.server.rate_limit_per_min, settings.server.rate_limit_burst)
+        else:
+            limiter = LocalBucket(settings.server.rate_limit_per_min, settings.server.rate_limit_burst)
+    app.state.limiter = limiter
+
     @app.middleware("http")
-    async def with_request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Every response names its request, and every log line written for it carries the same id."""
-        given = request.headers.get("x-request-id", "")
-        rid = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
-        token = logs.request_id.set(rid)
-        try:
-            response = await call_next(request)
-        finally:
-            logs.request_id.reset(token)
-        response.headers["X-Request-ID"] = rid
-        route = request.scope.get("route")
-        app.state.metrics.requests.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
+    async def access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """API keys and rate limits on /api and /v1 (not /health, /metrics or the UI's files)."""
+        if not request.url.path.startswith(PROTECTED_PREFIXES):
+            return await call_next(request)
+        who = f"ip:{request.client.host if request.client else '-'}"
+        hashes = settings.server.api_key_hashes
+        if hashes:
+            scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not presented.strip():
+                return error_response(401, "missing API key: send Authorization: Bearer <key>", code="invalid_api_key",
+                                      headers={"WWW-Authenticate": "Bearer"})
+            if not key_allowed(presented.strip(), hashes):
+                return error_response(401, "incorrect API key", code="invalid_api_key",
+                                      headers={"WWW-Authenticate": "Bearer"})
+            who = "key:" + hash_key(presented.strip())[:16]
+        if limiter is None:
+            return await call_next(request)
+        decision = await limiter.take(who)
+        headers = {"X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": str(decision.remaining)}
+        if not decision.allowed:
+            return error_response(429, f"rate limit reached; retry in {decision.retry_after_s} s", code="rate_limit_exceeded",
+                                  headers={**headers, "Retry-After": str(decision.retry_after_s)})
+        response = await call_next(request)
+        response.headers.update(headers)
         return response
 
     @app.middleware("http")
@@ -107,6 +128,21 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
                     return error_response(413, f"request body is larger than {limit} bytes", code="request_too_large")
             request._body = body  # already read: let the route see it
         return await call_next(request)
+
+    @app.middleware("http")
+    async def with_request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every response names its request, and every log line written for it carries the same id."""
+        given = request.headers.get("x-request-id", "")
+        rid = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            logs.request_id.reset(token)
+        response.headers["X-Request-ID"] = rid
+        route = request.scope.get("route")
+        app.state.metrics.requests.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
+        return response
 
     @app.get("/health")
     async def health() -> dict[str, str]:
