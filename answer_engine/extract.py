@@ -33,6 +33,33 @@ def _clean_title(title: str | None) -> str:
     return re.sub(r"\s+", " ", title or "").strip()
 
 
+# Text a reader never sees is where prompt injections hide: drop it before extraction.
+_HIDDEN_XPATH = (
+    "//body//*[@hidden] | //body//*[contains(translate(@style, ' ', ''), 'display:none')]"
+    " | //body//*[contains(translate(@style, ' ', ''), 'visibility:hidden')]"
+    " | //body//*[contains(translate(@style, ' ', ''), 'font-size:0')]"
+)
+
+
+def strip_hidden(html: str) -> str:
+    """The page without elements a reader never sees (the page unchanged if it has none or cannot be parsed).
+
+    Returned as HTML text: trafilatura extracts measurably worse from a tree we parsed (F1 0.959
+    instead of 0.964 on the benchmark) than from text it parses itself."""
+    import lxml.html
+
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return html
+    hidden = [el for el in tree.xpath(_HIDDEN_XPATH) if el.getparent() is not None]
+    if not hidden:
+        return html
+    for el in hidden:
+        el.drop_tree()
+    return str(lxml.html.tostring(tree, encoding="unicode"))
+
+
 def _trafilatura(html: str, url: str) -> ExtractedPage | None:
     import trafilatura
 
@@ -70,12 +97,13 @@ def _bs4(html: str, url: str) -> ExtractedPage | None:
 def extract_page(page: FetchedPage) -> ExtractedPage:
     """Extract the main text of a fetched page. Blocking: call it in a worker thread."""
     if page.content_type in HTML_TYPES:
+        visible = strip_hidden(page.text)
         try:
-            found = _trafilatura(page.text, page.url)
+            found = _trafilatura(visible, page.url)
         except Exception:  # a parser bug must not lose the page: fall back
             log.warning("trafilatura failed on %s; falling back to bs4", page.url, exc_info=True)
             found = None
-        found = found or _bs4(page.text, page.url)
+        found = found or _bs4(visible, page.url)
         if found is None:
             raise ExtractionError(f"no main text found in {page.url}")
         return found

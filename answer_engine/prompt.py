@@ -32,12 +32,14 @@ STOP_STRINGS = ["\nSources:", "\nReferences:", "\nSource [", "<sources>"]
 # Bracketed numbers inside page text would look like our markers to the model and to the parser.
 _FAKE_MARKER_RE = re.compile(r"\[\s*(\d{1,3})\s*\]")
 _SOURCE_WORD_RE = re.compile(r"(?i)\bsource\s*\[")
+_QUESTION_LABEL_RE = re.compile(r"(?i)\bquestion\s*:")
 
 
 def neutralize(text: str) -> str:
     """Page text is data: defuse anything that imitates our source numbering."""
     text = _FAKE_MARKER_RE.sub(r"(\1)", text)
     text = _SOURCE_WORD_RE.sub("source (", text)
+    text = _QUESTION_LABEL_RE.sub("question -", text)  # only our own "Question:" follows the sources
     return text.replace("</sources>", "").replace("<sources>", "")
 
 
