@@ -232,6 +232,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- load
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from answer_engine.evaluation import load
+    from answer_engine.evaluation.qa import EvalError
+
+    settings = _settings(args)
+    settings.generation.backend = args.backend
+    if not 1 <= args.streams <= 256 or not 1 <= args.duration <= 3600:
+        raise CommandError("--streams must be 1..256 and --duration 1..3600 seconds")
+    try:
+        summary, out = load.run(settings, questions_file=Path(args.questions), streams=args.streams,
+                                duration_s=args.duration, report_to=args.report)
+    except EvalError as exc:
+        raise CommandError(str(exc)) from exc
+    print(json.dumps(summary) if args.json else "\n".join(f"{k:16} {v}" for k, v in summary.items()))
+    print(f"report: {out}", file=sys.stderr)
+    lost = summary["lost"] + summary["truncated"] + summary["error"] + summary["error_event"]
+    return 0 if lost == 0 else EXIT_ERROR
+
+
 # ----------------------------------------------------------------------------- keys
 
 
@@ -305,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/bench-<time>)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("load", parents=[common], help="bounded load test on 127.0.0.1 (fast backend); fails if a stream is lost")
+    p.add_argument("--streams", type=int, default=32, help="concurrent streams (default 32)")
+    p.add_argument("--duration", type=float, default=60, help="seconds of soak (default 60)")
+    p.add_argument("--backend", default="extractive", choices=["extractive", "llamacpp"], help="default: extractive")
+    p.add_argument("--questions", default=f"{shared}/squad/questions.jsonl", metavar="FILE.jsonl")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--report", metavar="DIR")
+    p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("keys", help="make a new API key and the hash to configure (server.api_key_hashes)")
     p.add_argument("action", choices=["new"])

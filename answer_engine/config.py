@@ -70,7 +70,7 @@ class RetrievalSettings(BaseModel):
 
 
 class GenerationSettings(BaseModel):
-    backend: Literal["llamacpp"] = "llamacpp"
+    backend: Literal["llamacpp", "extractive"] = "llamacpp"
     model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
     n_ctx: int = Field(4096, ge=512)
     n_threads: int = Field(0, ge=0)

@@ -10,6 +10,10 @@ def create_backend(settings):  # type: ignore[no-untyped-def]
     from answer_engine.models import resolve_model_path
 
     gen = settings.generation
+    if gen.backend == "extractive":
+        from answer_engine.backends.extractive import ExtractiveBackend
+
+        return ExtractiveBackend()
     if gen.backend == "llamacpp":
         from answer_engine.backends.llamacpp import LlamaCppBackend
 

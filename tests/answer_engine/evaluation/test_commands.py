@@ -99,3 +99,13 @@ def test_bench_json_and_report(env, tmp_path, capsys):
 def test_bench_refuses_bad_levels(env, capsys):
     assert main(["bench", "--concurrency", "1,x"]) == 1
     assert main(["bench", "--concurrency", "100"]) == 1
+
+
+def test_load_test_runs_bounded_and_reports(env, tmp_path, capsys):
+    report = tmp_path / "load"
+    assert main(["load", "--streams", "4", "--duration", "2", "--questions", str(squad_file(tmp_path)), "--json",
+                 "--report", str(report)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["requests"] > 0 and out["ok"] == out["requests"]
+    assert out["lost"] == out["truncated"] == out["error"] == 0
+    assert (report / "summary.json").exists()
