@@ -1,7 +1,6 @@
 """The real llama.cpp backend with the real SmolLM2-135M GGUF."""
 
 import asyncio
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """The eval and bench commands end to end, small: real pipeline, real SmolLM2 where a model is needed."""
 
-import gzip
 import json
 import shutil
 from pathlib import Path
