@@ -159,9 +159,7 @@ class CitationStream:
             if self._term_ws:  # terminator, whitespace, then text: the sentence ended
                 self._end_sentence()
             else:  # "3.5", "e.g.x": not a sentence end
-                held, self._term = self._term, ""
-                for c in held:
-                    self._emit_text(c)
+                self._flush_term()
         if ch in TERMINATORS:
             self._term = ch
             return
@@ -174,8 +172,10 @@ class CitationStream:
 
     def _release_literal(self, marker: str) -> None:
         """A '[' that did not open a marker: show it and read the rest again."""
-        if self._term:
-            self._end_sentence() if self._term_ws else self._flush_term()
+        if self._term and self._term_ws:
+            self._end_sentence()
+        elif self._term:
+            self._flush_term()
         self._emit_text(marker[0])
         for ch in marker[1:]:
             self._char(ch)

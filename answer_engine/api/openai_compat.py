@@ -10,6 +10,7 @@ Unknown fields are ignored, as OpenAI does; invalid values get a 400 that names 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -318,8 +319,6 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         return JSONResponse(completion.model_dump(exclude={"related_questions"} if completion.related_questions is None else None))
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
-        import json
-
         payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return {"data": json.dumps(payload, ensure_ascii=False)}
@@ -327,8 +326,6 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     gate.acquire()  # 503 + Retry-After when full, before anything streams
 
     async def frames() -> AsyncIterator[dict[str, str]]:
-        import json
-
         got = _Collector()
         try:
             async with contextlib.aclosing(request.app.state.metrics.observe(pipeline.run(ask))) as events:
