@@ -8,7 +8,6 @@ Every ratio is measured side by side in one run on the same machine: absolute fi
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import resource
 import statistics
@@ -21,6 +20,7 @@ import httpx
 
 from answer_engine.config import Settings
 from answer_engine.evaluation import qa, report
+from answer_engine.evaluation.load import ask_over_sse
 from answer_engine.evaluation.metrics import percentile
 from answer_engine.models import MODELS, is_installed
 from answer_engine.pipeline import AskRequest
@@ -92,36 +92,6 @@ async def overhead(settings: Settings, questions: list[dict[str, Any]], progress
     }
 
 
-async def _stream(client: httpx.AsyncClient, url: str, question: str) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    first = None
-    tokens = 0
-    error = None
-    complete = False
-    try:
-        async with client.stream("POST", f"{url}/api/ask", json={"query": question}) as r:
-            if r.status_code != 200:
-                return {"error": f"HTTP {r.status_code}", "ttft_ms": None, "total_ms": (time.perf_counter() - t0) * 1000}
-            event = None
-            async for line in r.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event:
-                    if event == "delta" and first is None:
-                        first = time.perf_counter()
-                    elif event == "done":
-                        tokens = json.loads(line[5:])["timings"]["completion_tokens"]
-                        complete = True
-                    elif event == "error":
-                        error = json.loads(line[5:])["message"]
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    if not complete and error is None:
-        error = "stream ended without a done event"
-    return {"error": error, "ttft_ms": (first - t0) * 1000 if first else None, "total_ms": (time.perf_counter() - t0) * 1000,
-            "tokens": tokens}
-
-
 async def concurrency_sweep(url: str, questions: list[str], levels: list[int], timeout_s: float,
                             progress: bool) -> list[dict[str, Any]]:
     """Levels of simultaneous streams against a service on 127.0.0.1; each level runs once."""
@@ -132,12 +102,13 @@ async def concurrency_sweep(url: str, questions: list[str], levels: list[int], t
         for level in levels:
             t0 = time.perf_counter()
             batch = [questions[i % len(questions)] for i in range(level)]
-            results = await asyncio.gather(*(_stream(client, url, q) for q in batch))
+            results = await asyncio.gather(*(ask_over_sse(client, url, q) for q in batch))
             wall = time.perf_counter() - t0
-            ttfts = [r["ttft_ms"] for r in results if r["ttft_ms"] is not None]
+            ok = [r for r in results if r["outcome"] == "ok"]
+            ttfts = [r["ttft_ms"] for r in ok if r["ttft_ms"] is not None]
             row = {
-                "streams": level, "wall_s": round(wall, 2), "errors": sum(bool(r["error"]) for r in results),
-                "answers_per_min": round(60 * sum(not r["error"] for r in results) / wall, 2),
+                "streams": level, "wall_s": round(wall, 2), "errors": len(results) - len(ok),
+                "answers_per_min": round(60 * len(ok) / wall, 2),
                 "tokens_per_s": round(sum(r.get("tokens", 0) for r in results) / wall, 2),
                 "ttft_ms_p50": round(percentile(ttfts, 50), 1), "ttft_ms_p95": round(percentile(ttfts, 95), 1),
                 "peak_rss_mb": round(_rss_mb(), 1),

@@ -31,12 +31,15 @@ def rss_mb() -> float:
     return 0.0
 
 
-async def _one(client: httpx.AsyncClient, url: str, question: str) -> dict[str, Any]:
+async def ask_over_sse(client: httpx.AsyncClient, url: str, question: str) -> dict[str, Any]:
+    """One question through POST /api/ask, read as a client would. ``outcome`` is ok, refused (503),
+    error (another status), error_event, lost (no done event, or the connection broke) or truncated
+    (the deltas do not add up to the final answer)."""
     t0 = time.perf_counter()
     first = None
     deltas: list[str] = []
     final = None
-    done = False
+    done = None
     status = None
     try:
         async with client.stream("POST", f"{url}/api/ask", json={"query": question}) as r:
@@ -56,17 +59,17 @@ async def _one(client: httpx.AsyncClient, url: str, question: str) -> dict[str, 
                     elif event == "citations":
                         final = data["answer"]
                     elif event == "done":
-                        done = True
+                        done = data
                     elif event == "error":
                         return {"status": status, "outcome": "error_event", "message": data["message"]}
     except httpx.HTTPError as exc:
         return {"status": status, "outcome": "lost", "message": f"{type(exc).__name__}: {exc}"}
-    if not done:
+    if done is None:
         return {"status": status, "outcome": "lost", "message": "stream ended without a done event"}
     if final is None or "".join(deltas) != final:
         return {"status": status, "outcome": "truncated"}
     return {"status": status, "outcome": "ok", "latency_ms": (time.perf_counter() - t0) * 1000,
-            "ttft_ms": (first - t0) * 1000 if first else None}
+            "ttft_ms": (first - t0) * 1000 if first else None, "tokens": done["timings"]["completion_tokens"]}
 
 
 async def _soak(url: str, questions: list[str], streams: int, duration_s: float, timeout_s: float) -> list[dict[str, Any]]:
@@ -78,7 +81,7 @@ async def _soak(url: str, questions: list[str], streams: int, duration_s: float,
     async def worker() -> None:
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5), limits=limits) as client:
             while time.monotonic() < deadline:
-                results.append(await _one(client, url, rng.choice(questions)))
+                results.append(await ask_over_sse(client, url, rng.choice(questions)))
 
     await asyncio.gather(*(worker() for _ in range(streams)))
     return results
