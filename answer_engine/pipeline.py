@@ -50,8 +50,8 @@ SOURCE_SNIPPET_CHARS = 300
 NO_FILTERED_SOURCES_ANSWER = "I could not find any sources that match the search filters."
 RELATED_MAX = 3
 RELATED_MAX_TOKENS = 96
-FILTER_OVERFETCH = 3
-DENSE_ON_THE_FLY = 32  # passages of pages outside the index embedded per question, best BM25 first  # with filters on, ask the provider for more results, then filter
+FILTER_OVERFETCH = 3  # with filters on, ask the provider for more results, then filter
+DENSE_ON_THE_FLY = 32  # passages of pages outside the index embedded per question, best BM25 first
 # search_context_size -> (share of the configured passages, share of the token budget)
 CONTEXT_SIZES: dict[str, tuple[float, float]] = {"low": (0.4, 0.5), "medium": (1.0, 1.0), "high": (2.0, 2.0)}
 

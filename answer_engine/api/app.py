@@ -16,6 +16,7 @@ from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from answer_engine import __version__, logs
 from answer_engine.api import errors, openai_compat
@@ -92,13 +93,14 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         hashes = settings.server.api_key_hashes
         if hashes:
             scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not presented.strip():
+            presented = presented.strip()
+            if scheme.lower() != "bearer" or not presented:
                 return error_response(401, "missing API key: send Authorization: Bearer <key>", code="invalid_api_key",
                                       headers={"WWW-Authenticate": "Bearer"})
-            if not key_allowed(presented.strip(), hashes):
+            if not key_allowed(presented, hashes):
                 return error_response(401, "incorrect API key", code="invalid_api_key",
                                       headers={"WWW-Authenticate": "Bearer"})
-            who = "key:" + hash_key(presented.strip())[:16]
+            who = "key:" + hash_key(presented)[:16]
         if limiter is None:
             return await call_next(request)
         decision = await limiter.take(who)
@@ -114,18 +116,19 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """Refuse bodies over the limit before reading them (Content-Length) or while reading them."""
         limit = settings.server.max_body_bytes
+        too_large = f"request body is larger than {limit} bytes"
         length = request.headers.get("content-length")
         if length is not None:
             if not length.isdigit():
                 return error_response(400, "invalid Content-Length header")
             if int(length) > limit:
-                return error_response(413, f"request body is larger than {limit} bytes", code="request_too_large")
+                return error_response(413, too_large, code="request_too_large")
         elif request.method in ("POST", "PUT", "PATCH"):
             body = b""
             async for part in request.stream():
                 body += part
                 if len(body) > limit:
-                    return error_response(413, f"request body is larger than {limit} bytes", code="request_too_large")
+                    return error_response(413, too_large, code="request_too_large")
             request._body = body  # already read: let the route see it
         return await call_next(request)
 
@@ -169,8 +172,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
             body = pipe.validate(body)
         except RequestError as exc:
             raise APIError(400, str(exc), param="query", code="invalid_value") from exc
-        gate: Backpressure = request.app.state.backpressure
-        gate.acquire()  # 503 + Retry-After when full, before anything streams
+        slot = request.app.state.backpressure.acquire()  # 503 + Retry-After when full, before anything streams
 
         async def frames() -> AsyncIterator[dict[str, str]]:
             try:
@@ -181,9 +183,9 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
                 log.exception("pipeline crashed")
                 yield sse_frame(ErrorEvent(stage="internal", message=f"internal error: {type(exc).__name__}"))
             finally:
-                gate.release()
+                slot.release()
 
-        return EventSourceResponse(frames(), ping=15)
+        return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release))
 
     app.include_router(openai_compat.router)
 

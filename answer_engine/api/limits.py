@@ -21,7 +21,7 @@ class Backpressure:
         self.in_flight = 0
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self) -> Slot:
         with self._lock:
             if self.in_flight >= self.max_in_flight:
                 raise APIError(
@@ -29,15 +29,33 @@ class Backpressure:
                     code="overloaded", headers={"Retry-After": str(self.retry_after_s)},
                 )
             self.in_flight += 1
+        return Slot(self)
 
-    def release(self) -> None:
+    def _release(self) -> None:
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        self.acquire()
+    def slot(self) -> Iterator[Slot]:
+        held = self.acquire()
         try:
-            yield
+            yield held
         finally:
-            self.release()
+            held.release()
+
+
+class Slot:
+    """One answer's place; releasing twice counts once. A stream releases it when its generator
+    ends and again, as a guard, from the response's background task: a generator that a client
+    abandons before its first step never runs its ``finally``."""
+
+    def __init__(self, gate: Backpressure) -> None:
+        self._gate = gate
+        self._held = True
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            self._gate._release()

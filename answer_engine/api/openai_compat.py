@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_json
 from answer_engine.backends.base import ChatMessage
@@ -323,26 +324,23 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return {"data": json.dumps(payload, ensure_ascii=False)}
 
-    gate.acquire()  # 503 + Retry-After when full, before anything streams
+    slot = gate.acquire()  # 503 + Retry-After when full, before anything streams
 
     async def frames() -> AsyncIterator[dict[str, str]]:
         got = _Collector()
+        refs: dict[str, Any] = {"citations": [], "search_results": []}  # on the first chunk and again on the last
         try:
             async with contextlib.aclosing(request.app.state.metrics.observe(pipeline.run(ask))) as events:
                 async for event in events:
                     got.take(event)
                     if event.type == EventType.SOURCES:
-                        results = [r.model_dump() for r in _search_results(got.sources)]
-                        yield chunk({"role": "assistant", "content": ""}, citations=[s.url for s in got.sources],
-                                    search_results=results)
+                        refs = {"citations": [s.url for s in got.sources],
+                                "search_results": [r.model_dump() for r in _search_results(got.sources)]}
+                        yield chunk({"role": "assistant", "content": ""}, **refs)
                     elif event.type == EventType.DELTA:
                         yield chunk({"content": event.text})
                     elif event.type == EventType.DONE:
-                        extra: dict[str, Any] = {
-                            "citations": [s.url for s in got.sources],
-                            "search_results": [r.model_dump() for r in _search_results(got.sources)],
-                            "usage": got.usage(ask).model_dump(),
-                        }
+                        extra: dict[str, Any] = {**refs, "usage": got.usage(ask).model_dump()}
                         if body.return_related_questions:
                             extra["related_questions"] = got.related
                         yield chunk({}, event.finish_reason, **extra)
@@ -354,7 +352,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
             log.exception("chat completion stream failed")
             yield {"data": json.dumps(error_json(500, f"internal error: {type(exc).__name__}"))}
         finally:
-            gate.release()
+            slot.release()
         yield {"data": "[DONE]"}
 
-    return EventSourceResponse(frames(), ping=15)
+    return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release))

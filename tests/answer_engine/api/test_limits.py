@@ -60,3 +60,41 @@ def test_client_that_goes_away_frees_its_slot(settings, fake_backend_cls, serve)
         time.sleep(0.02)
     assert app.state.backpressure.in_flight == 0
     assert backend.closed == 1 and backend.emitted < 500  # generation stopped too
+
+
+async def test_slot_released_when_client_disconnects_before_the_stream_starts(settings, fake_backend_cls):
+    """A client gone before the first frame: the generator may never run its finally, the slot must still free."""
+    import json as _json
+
+    settings.server.max_in_flight = 1
+    app = create_app(settings, pipeline=build_pipeline(settings, backend=fake_backend_cls(["x"], hang=True)))
+    body = _json.dumps({"query": QUESTION}).encode()
+    sent_body = False
+
+    async def receive():
+        nonlocal sent_body
+        if not sent_body:
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        pass
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/ask", "raw_path": b"/api/ask", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("test", 80)}
+    await app(scope, receive, send)
+    assert app.state.backpressure.in_flight == 0
+
+
+def test_slot_release_counts_once():
+    from answer_engine.api.limits import Backpressure
+
+    gate = Backpressure(2, 5)
+    slot = gate.acquire()
+    gate.acquire()
+    slot.release()
+    slot.release()
+    assert gate.in_flight == 1
