@@ -58,7 +58,17 @@ async def _ask(settings: Settings, question: str, as_json: bool) -> int:
         request = AskRequest(query=question)
     except ValueError as exc:  # pydantic's ValidationError: too long, blank
         raise CommandError(f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from exc
-    pipeline = build_pipeline(settings)
+    try:
+        pipeline = build_pipeline(settings)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        return await _print_answer(pipeline, request, as_json)
+    finally:
+        await pipeline.aclose()
+
+
+async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
     sources: list[dict[str, Any]] = []
     citations: list[dict[str, Any]] = []
     answer: list[str] = []
@@ -112,6 +122,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not question:
         raise CommandError("give a question, e.g. answer-engine ask \"What is a prime number?\"")
     return asyncio.run(_ask(_settings(args), question, args.json))
+
+
+# ----------------------------------------------------------------------------- providers
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    from answer_engine.components import provider_statuses
+
+    statuses = provider_statuses(_settings(args))
+    if args.json:
+        json.dump([{"name": s.name, "enabled": s.enabled, "why": s.why} for s in statuses], sys.stdout)
+        print()
+    else:
+        for s in statuses:
+            print(f"{'on ' if s.enabled else 'off'}  {s.name:<8} {s.why}")
+    return 0 if any(s.enabled for s in statuses) else EXIT_ERROR
 
 
 # ----------------------------------------------------------------------------- index
@@ -290,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object: answer, citations, sources, timings")
     p.add_argument("--model", help="model name or GGUF path (overrides the config)")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("providers", parents=[common], help="list the search providers: which are enabled, and why not")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_providers)
 
     p = sub.add_parser("index", parents=[common], help="add a folder (.html/.md/.txt) or a JSONL {url,title,text} to the local index")
     p.add_argument("paths", nargs="*", metavar="PATH")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from typing import Any
+
 from answer_engine.backends import create_backend
 from answer_engine.backends.base import Backend
-from answer_engine.config import Settings
+from answer_engine.cache import RedisCache, create_cache
+from answer_engine.config import ConfigError, Settings
 from answer_engine.embeddings import Embedder
 from answer_engine.pipeline import Pipeline
+from search_adapters.base import SearchProvider
 from search_adapters.local import LocalIndex
+
+WEB_PROVIDERS = ("searxng", "brave", "tavily", "google", "ddgs")
 
 
 def build_embedder(settings: Settings) -> Embedder | None:
@@ -21,7 +29,118 @@ def build_index(settings: Settings, embedder: Embedder | None = None) -> LocalIn
     )
 
 
+@dataclass
+class ProviderStatus:
+    name: str
+    enabled: bool
+    why: str
+
+
+def _credentials(settings: Settings) -> dict[str, str]:
+    s = settings.search
+    env = os.environ.get
+    return {
+        "searxng_url": s.searxng_url or env("SEARXNG_URL", ""),
+        "brave_api_key": s.brave_api_key or env("BRAVE_API_KEY", ""),
+        "tavily_api_key": s.tavily_api_key or env("TAVILY_API_KEY", ""),
+        "google_api_key": s.google_api_key or env("GOOGLE_API_KEY", ""),
+        "google_cx": s.google_cx or env("GOOGLE_CSE_ID", "") or env("GOOGLE_CX", ""),
+    }
+
+
+def provider_statuses(settings: Settings) -> list[ProviderStatus]:
+    """Every provider we know, whether this configuration enables it, and why (not)."""
+    chosen = settings.search.providers
+    creds = _credentials(settings)
+    out = []
+    for name in ("local", *WEB_PROVIDERS):
+        missing = {
+            "local": None,
+            "searxng": None if creds["searxng_url"] else "no URL (search.searxng_url or SEARXNG_URL)",
+            "brave": None if creds["brave_api_key"] else "no API key (search.brave_api_key or BRAVE_API_KEY)",
+            "tavily": None if creds["tavily_api_key"] else "no API key (search.tavily_api_key or TAVILY_API_KEY)",
+            "google": None if creds["google_api_key"] and creds["google_cx"] else
+            "needs an API key and an engine id (GOOGLE_API_KEY and GOOGLE_CSE_ID)",
+            "ddgs": None,
+        }[name]
+        if name not in chosen:
+            out.append(ProviderStatus(name, False, "not in search.providers" + (f"; also {missing}" if missing else "")))
+        elif missing:
+            out.append(ProviderStatus(name, False, missing))
+        else:
+            why = {"local": "the local index", "ddgs": "no key needed (DuckDuckGo through ddgs)"}.get(name, "configured")
+            out.append(ProviderStatus(name, True, why))
+    return out
+
+
+def build_search(settings: Settings, index: LocalIndex | None, client: Any) -> tuple[SearchProvider, list[str]]:
+    """The configured providers as one (fused when several), and the names enabled."""
+    from search_adapters.brave import Brave
+    from search_adapters.duckduckgo import DuckDuckGo
+    from search_adapters.fusion import MultiSearch
+    from search_adapters.google import GoogleCSE
+    from search_adapters.searxng import SearXNG
+    from search_adapters.tavily import Tavily
+
+    s = settings.search
+    creds = _credentials(settings)
+    timeout = s.deadline_s
+    enabled = [p.name for p in provider_statuses(settings) if p.enabled]
+    if not enabled:
+        reasons = "; ".join(f"{p.name}: {p.why}" for p in provider_statuses(settings) if p.name in s.providers)
+        raise ConfigError(f"no search provider is enabled ({reasons})")
+    providers: list[SearchProvider] = []
+    for name in enabled:
+        if name == "local":
+            assert index is not None
+            providers.append(index)
+        elif name == "searxng":
+            providers.append(SearXNG(client, creds["searxng_url"], timeout_s=timeout))
+        elif name == "brave":
+            providers.append(Brave(client, creds["brave_api_key"], base_url=s.brave_base_url, timeout_s=timeout))
+        elif name == "tavily":
+            providers.append(Tavily(client, creds["tavily_api_key"], base_url=s.tavily_base_url, timeout_s=timeout))
+        elif name == "google":
+            providers.append(GoogleCSE(client, creds["google_api_key"], creds["google_cx"], base_url=s.google_base_url,
+                                       timeout_s=timeout))
+        elif name == "ddgs":
+            providers.append(DuckDuckGo(timeout_s=timeout, region=s.ddgs_region))
+    if providers == [index]:
+        return index, enabled  # the embedded default: no fusion layer needed
+    return MultiSearch(providers, deadline_s=s.deadline_s, breaker_failures=s.breaker_failures,
+                       breaker_cooldown_s=s.breaker_cooldown_s), enabled
+
+
 def build_pipeline(settings: Settings, *, backend: Backend | None = None) -> Pipeline:
+    import httpx
+
+    from answer_engine.urlguard import UrlGuard
+    from answer_engine.webfetch import PageSources, WebFetcher
+
     embedder = build_embedder(settings)
-    index = build_index(settings, embedder)
-    return Pipeline(settings, search=index, fetcher=index, backend=backend or create_backend(settings), embedder=embedder)
+    uses_local = "local" in settings.search.providers
+    index = build_index(settings, embedder) if uses_local else None
+    web = any(p in settings.search.providers for p in WEB_PROVIDERS)
+    closers: list[Any] = []
+    # Providers' own APIs are operator-configured endpoints (a SearXNG on the LAN is normal): their
+    # client is not behind the SSRF guard, which is for page URLs that strangers choose.
+    api_client = httpx.AsyncClient(timeout=settings.search.deadline_s, trust_env=False,
+                                   limits=httpx.Limits(max_connections=32),
+                                   headers={"User-Agent": f"answer-engine/{__import__('answer_engine').__version__}"})
+    closers.append(api_client.aclose)
+    search, _ = build_search(settings, index, api_client)
+    fetcher: Any = index
+    if web:
+        f = settings.fetch
+        web_fetcher = WebFetcher(
+            guard=UrlGuard(allow_networks=f.allow_networks), timeout_s=f.timeout_s,
+            connect_timeout_s=f.connect_timeout_s, max_bytes=f.max_bytes, max_connections=f.max_connections,
+            per_host=f.per_host,
+        )
+        fetcher = PageSources(index, web_fetcher)
+        closers.append(web_fetcher.aclose)
+    cache = create_cache(settings.redis_url, max_items=settings.fetch.cache_pages)
+    if isinstance(cache, RedisCache):
+        closers.append(cache.aclose)
+    return Pipeline(settings, search=search, fetcher=fetcher, backend=backend or create_backend(settings),
+                    embedder=embedder, cache=cache, closers=closers)

@@ -48,17 +48,51 @@ class ServerSettings(BaseModel):
     web_dir: Path = REPO_ROOT / "web"
 
 
+ProviderName = Literal["local", "searxng", "brave", "tavily", "google", "ddgs"]
+
+
 class SearchSettings(BaseModel):
-    provider: Literal["local"] = "local"
+    # Several at once are queried in parallel and fused. A web provider without its key or URL is
+    # not enabled (`answer-engine providers` says why). Keys may also come from the environment
+    # under their usual names: SEARXNG_URL, BRAVE_API_KEY, TAVILY_API_KEY, GOOGLE_API_KEY + GOOGLE_CSE_ID.
+    providers: list[ProviderName] = Field(default_factory=lambda: ["local"], min_length=1)
     include_default_corpus: bool = True
     max_results: int = Field(6, ge=1, le=20)
+    deadline_s: float = Field(6.0, gt=0, description="How long providers get; late ones are left out.")
+    cache_ttl_s: float = Field(300.0, gt=0, description="Search results are cached this long.")
+    breaker_failures: int = Field(3, ge=1, description="Failures in a row before a provider is skipped.")
+    breaker_cooldown_s: float = Field(60.0, gt=0, description="How long a failing provider is skipped.")
+    searxng_url: str = ""
+    brave_api_key: str = ""
+    brave_base_url: str = "https://api.search.brave.com"
+    tavily_api_key: str = ""
+    tavily_base_url: str = "https://api.tavily.com"
+    google_api_key: str = ""
+    google_cx: str = ""
+    google_base_url: str = "https://www.googleapis.com"
+    ddgs_region: str = "us-en"
 
 
 class FetchSettings(BaseModel):
-    timeout_s: float = Field(10.0, gt=0)
-    max_concurrency: int = Field(4, ge=1)
+    timeout_s: float = Field(10.0, gt=0, description="Total time for one page, redirects included.")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    max_concurrency: int = Field(4, ge=1, description="Pages read at once for one question.")
+    max_connections: int = Field(32, ge=1, description="Open connections for the whole process.")
+    per_host: int = Field(4, ge=1, description="Requests at once to one host.")
+    max_bytes: int = Field(5_000_000, ge=1024, description="Bodies larger than this are refused.")
+    # Ranges exempt from the SSRF guard (CIDR), e.g. an intranet wiki. Empty: only public addresses.
+    allow_networks: list[str] = Field(default_factory=list)
     cache_pages: int = Field(256, ge=1, description="Extracted pages kept in memory.")
     cache_ttl_s: float = Field(600.0, gt=0)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for net in value:
+            ipaddress.ip_network(net, strict=False)  # ValueError: a clear configuration error
+        return value
 
 
 class RetrievalSettings(BaseModel):

@@ -38,7 +38,8 @@ from answer_engine.embeddings import Embedder, passage_input
 from answer_engine.passages import Passage, SourceDoc, group_sources, hybrid_rerank, rank_passages, select_passages
 from answer_engine.prompt import STOP_STRINGS, build_messages, build_no_search_messages, build_related_messages
 from answer_engine.text import truncate_words
-from search_adapters.base import SearchProvider, SearchResult
+from answer_engine.cache import Cache, MemoryCache, cache_key
+from search_adapters.base import SearchError, SearchProvider, SearchResult
 from search_adapters.filters import SearchFilters, apply_filters
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ SOURCE_SNIPPET_CHARS = 300
 NO_FILTERED_SOURCES_ANSWER = "I could not find any sources that match the search filters."
 RELATED_MAX = 3
 RELATED_MAX_TOKENS = 96
+SEARCH_GRACE_S = 2.0  # on top of the providers' own deadline, for fusion and the cache
 FILTER_OVERFETCH = 3  # with filters on, ask the provider for more results, then filter
 DENSE_ON_THE_FLY = 32  # passages of pages outside the index embedded per question, best BM25 first
 # search_context_size -> (share of the configured passages, share of the token budget)
@@ -111,21 +113,48 @@ def _ms(start: float) -> float:
 class Pipeline:
     def __init__(
         self, settings: Settings, *, search: SearchProvider, fetcher: Fetcher, backend: Backend,
-        embedder: Embedder | None = None,
+        embedder: Embedder | None = None, cache: Cache | None = None, closers: list[Any] | None = None,
     ) -> None:
-        from cachetools import TTLCache
-
         self.settings = settings
         self.embedder = embedder if settings.retrieval.dense_weight > 0 else None
         self.search = search
         self.fetcher = fetcher
         self.backend = backend
-        # Fetched-and-extracted pages by URL: extraction is the costliest stage before the model.
-        self.page_cache: TTLCache[str, ExtractedPage] = TTLCache(
-            maxsize=settings.fetch.cache_pages, ttl=settings.fetch.cache_ttl_s
-        )
-        self.cache_hits = 0
+        # Fetched-and-extracted pages by URL (extraction is the costliest stage before the model) and
+        # search results by query: in-process, or shared in Redis.
+        self.cache: Cache = cache if cache is not None else MemoryCache(max_items=settings.fetch.cache_pages)
+        self.cache_hits = 0  # pages
         self.cache_misses = 0
+        self._closers = closers or []  # clients to close with the pipeline (HTTP pools, Redis)
+
+    async def aclose(self) -> None:
+        for closer in self._closers:
+            try:
+                await closer()
+            except Exception:
+                log.warning("closing %r failed", closer, exc_info=True)
+
+    async def _cached_page(self, url: str) -> ExtractedPage | None:
+        raw = await self.cache.get("page", cache_key(url))
+        if raw is None:
+            return None
+        try:
+            return ExtractedPage.model_validate(raw)
+        except ValueError:
+            return None
+
+    async def _search(self, query: str, max_results: int, filters: SearchFilters) -> list[SearchResult]:
+        """Search results, cached for a short while per (providers, query, count, filters)."""
+        key = cache_key(getattr(self.search, "name", ""), query, max_results, filters.model_dump(mode="json"))
+        raw = await self.cache.get("search", key)
+        if raw is not None:
+            try:
+                return [SearchResult.model_validate(r) for r in raw]
+            except ValueError:
+                pass
+        results = await self.search.search(query, max_results=max_results, filters=filters)
+        await self.cache.set("search", key, [r.model_dump(mode="json") for r in results], self.settings.search.cache_ttl_s)
+        return results
 
     # -- plan
 
@@ -212,10 +241,17 @@ class Pipeline:
         t = time.perf_counter()
         wanted = self.settings.search.max_results
         try:
-            async with asyncio.timeout(self.settings.fetch.timeout_s * 2):
-                results = await self.search.search(
-                    query, max_results=wanted * FILTER_OVERFETCH if options.filters.active else wanted
+            async with asyncio.timeout(self.settings.search.deadline_s + SEARCH_GRACE_S):
+                results = await self._search(
+                    query, wanted * FILTER_OVERFETCH if options.filters.active else wanted, options.filters
                 )
+        except TimeoutError:
+            yield ErrorEvent(stage="search", message=f"search did not answer within {self.settings.search.deadline_s:g}s")
+            return
+        except SearchError as exc:
+            log.warning("search failed: %s", exc)
+            yield ErrorEvent(stage="search", message=f"search failed: {exc}")
+            return
         except Exception as exc:
             log.exception("search failed")
             yield ErrorEvent(stage="search", message=f"search failed: {exc or type(exc).__name__}")
@@ -237,7 +273,7 @@ class Pipeline:
         yield StatusEvent(stage="fetch", message=f"Reading {len(results)} pages")
         t = time.perf_counter()
         sem = asyncio.Semaphore(self.settings.fetch.max_concurrency)
-        cached = [self.page_cache.get(r.url) for r in results]
+        cached = await asyncio.gather(*(self._cached_page(r.url) for r in results))
         hits = sum(c is not None for c in cached)
         self.cache_hits += hits
         self.cache_misses += len(cached) - hits
@@ -258,7 +294,8 @@ class Pipeline:
             assert page is not None
             got = await asyncio.to_thread(self._extract_one, page, results[i])
             if got is not None and not from_snippet:
-                self.page_cache[results[i].url] = got
+                await self.cache.set("page", cache_key(results[i].url), got.model_dump(mode="json"),
+                                     self.settings.fetch.cache_ttl_s)
             return got
 
         extracted = await asyncio.gather(*(extract(i) for i in range(len(results))))

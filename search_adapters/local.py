@@ -35,6 +35,7 @@ from answer_engine.fetch import FetchedPage, FetchError
 from answer_engine.passages import chunk_text
 from answer_engine.text import bm25s, pack_words, terms, truncate_words
 from search_adapters.base import SearchError, SearchResult
+from search_adapters.filters import SearchFilters
 
 log = logging.getLogger(__name__)
 
@@ -338,8 +339,12 @@ class LocalIndex:
             for doc, (score, chunk) in ranked
         ]
 
-    async def search(self, query: str, *, max_results: int) -> list[SearchResult]:
+    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
         return await asyncio.to_thread(self.search_sync, query, max_results)
+
+    def has_page(self, url: str) -> bool:
+        self.ensure()
+        return url in self._by_url
 
     # -- the page store: the same fetch interface the web fetcher offers
 

@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         close = getattr(app.state.pipeline.backend, "close", None)
         if close is not None:
             close()
+        aclose = getattr(app.state.pipeline, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     app = FastAPI(
         title="answer-engine",

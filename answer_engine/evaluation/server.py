@@ -11,11 +11,12 @@ import uvicorn
 
 
 class ServerThread:
-    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", *, graceful_s: float = 5.0) -> None:
         with socket.socket() as sock:
             sock.bind((host, 0))
             self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning",
+                                                    timeout_graceful_shutdown=graceful_s))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://{host}:{self.port}"
 

@@ -5,7 +5,7 @@ from answer_engine.config import ConfigError, load_settings
 
 def test_defaults_from_toml():
     s = load_settings()
-    assert s.server.port == 8000 and s.search.provider == "local"
+    assert s.server.port == 8000 and s.search.providers == ["local"]
     assert s.generation.model == "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 

@@ -91,7 +91,7 @@ async def test_search_failure_is_an_error_event(settings, fake_backend_cls):
     class BrokenSearch:
         name = "broken"
 
-        async def search(self, query, *, max_results):
+        async def search(self, query, *, max_results, filters=None):
             raise SearchError("index unreadable")
 
     pipeline = build_pipeline(settings, backend=fake_backend_cls())
@@ -105,7 +105,7 @@ async def test_unfetchable_page_falls_back_to_snippet(settings, fake_backend_cls
     class OnePhantomResult:
         name = "phantom"
 
-        async def search(self, query, *, max_results):
+        async def search(self, query, *, max_results, filters=None):
             return [SearchResult(url="https://gone.example/curie", title="Curie (cached)", provider="phantom",
                                  snippet="Maria Curie was the first female recipient of the Nobel Prize, in 1903.")]
 
