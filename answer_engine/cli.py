@@ -233,6 +233,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.max_tokens:
         settings.generation.max_tokens = args.max_tokens
+    if args.web:
+        from answer_engine.evaluation import webstages
+
+        summary, out = asyncio.run(webstages.run(settings, report_to=args.report))
+        print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
+        print(f"report: {out}", file=sys.stderr)
+        return 0
     try:
         levels = [int(x) for x in args.concurrency.split(",") if x.strip()] if args.concurrency else []
     except ValueError as exc:
@@ -353,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="compare models on quality and speed: names, or 'all' installed ones")
     p.add_argument("--quality-n", type=int, default=20, help="questions per model in the comparison (default 20)")
     p.add_argument("--max-tokens", type=int, help="cap the answer length for the run")
+    p.add_argument("--web", action="store_true",
+                   help="only: per-stage time of questions answered from web pages (a local SearXNG-format server)")
     p.add_argument("--model", help="model name or GGUF path (overrides the config)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/bench-<time>)")
