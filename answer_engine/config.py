@@ -37,8 +37,10 @@ class ServerSettings(BaseModel):
     api_key_hashes: list[str] = Field(default_factory=list)
     rate_limit_per_min: int = Field(0, ge=0, description="Requests per minute per key (or per IP); 0 = off.")
     rate_limit_burst: int = Field(10, ge=1)
+    # Keys for POST /admin/reload (engine-build promote/rollback), as sha256 hex. Empty: no admin API.
+    admin_key_hashes: list[str] = Field(default_factory=list)
 
-    @field_validator("api_key_hashes")
+    @field_validator("api_key_hashes", "admin_key_hashes")
     @classmethod
     def _hex_digests(cls, value: list[str]) -> list[str]:
         for h in value:
@@ -104,8 +106,18 @@ class RetrievalSettings(BaseModel):
 
 
 class GenerationSettings(BaseModel):
-    backend: Literal["llamacpp", "extractive"] = "llamacpp"
+    backend: Literal["llamacpp", "extractive", "openai", "transformers", "trtllm"] = "llamacpp"
+    # llamacpp: a model name or .gguf path; transformers/trtllm: a checkpoint or engine directory;
+    # openai: the model id the server serves.
     model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    # An engine-build output root: when set, the backend is loaded from its `current` artifact
+    # (and swapped by `engine-build promote/rollback` through POST /admin/reload).
+    artifacts_root: str = ""
+    base_url: str = Field("", description="openai backend: e.g. http://127.0.0.1:8001/v1 (trtllm-serve, vLLM).")
+    api_key: str = Field("", description="openai backend: the server's key (or OPENAI_API_KEY).")
+    tokenizer_dir: str = ""
+    max_batch_size: int = Field(16, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
     n_ctx: int = Field(4096, ge=512)
     n_threads: int = Field(0, ge=0)
     max_tokens: int = Field(256, ge=1, le=8192)

@@ -120,12 +120,37 @@ class Pipeline:
         self.search = search
         self.fetcher = fetcher
         self.backend = backend
+        self._backend_users: dict[int, int] = {}  # id(backend) -> answers using it (for hot swaps)
         # Fetched-and-extracted pages by URL (extraction is the costliest stage before the model) and
         # search results by query: in-process, or shared in Redis.
         self.cache: Cache = cache if cache is not None else MemoryCache(max_items=settings.fetch.cache_pages)
         self.cache_hits = 0  # pages
         self.cache_misses = 0
         self._closers = closers or []  # clients to close with the pipeline (HTTP pools, Redis)
+
+    def swap_backend(self, new: Backend) -> Backend:
+        """Send new answers to ``new``; answers already generating finish on the old backend,
+        which is closed once the last of them is done. Returns the old backend."""
+        old = self.backend
+        self.backend = new
+
+        async def close_when_idle() -> None:
+            deadline = time.monotonic() + self.settings.generation.timeout_s + 30
+            while self._backend_users.get(id(old), 0) > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            for name in ("close", "aclose"):
+                fn = getattr(old, name, None)
+                if fn is not None:
+                    result = fn()
+                    if asyncio.iscoroutine(result):
+                        await result
+            log.info("previous backend closed after its last answer")
+
+        task = asyncio.get_running_loop().create_task(close_when_idle())
+        self._swap_tasks = getattr(self, "_swap_tasks", set())
+        self._swap_tasks.add(task)
+        task.add_done_callback(self._swap_tasks.discard)
+        return old
 
     async def aclose(self) -> None:
         for closer in self._closers:
@@ -371,13 +396,32 @@ class Pipeline:
         )
         cite = CitationStream([SourceText(s.n, s.text) for s in sources], threshold=self.settings.citations.support_threshold)
         raw: list[str] = []
+        backend = self.backend  # this answer stays on this backend even if a new one is swapped in
+        self._backend_users[id(backend)] = self._backend_users.get(id(backend), 0) + 1
+        try:
+            async with contextlib.aclosing(self._generate(request, backend, messages, params, cite, raw, timings,
+                                                          t_start, searched, sources)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._backend_users[id(backend)] -= 1
+            if not self._backend_users[id(backend)]:
+                del self._backend_users[id(backend)]
+
+    async def _generate(
+        self, request: AskRequest, backend: Backend, messages: list[ChatMessage], params: GenerationParams,
+        cite: CitationStream, raw: list[str], timings: Timings, t_start: float, searched: bool,
+        sources: list[SourceDoc],
+    ) -> AsyncIterator[Event]:
+        options = request.options
+        gen = self.settings.generation
         yield StatusEvent(stage="generate", message="Writing the answer")
         try:
-            timings.prompt_tokens = await asyncio.to_thread(self.backend.count_prompt_tokens, messages)
+            timings.prompt_tokens = await asyncio.to_thread(backend.count_prompt_tokens, messages)
             t = time.perf_counter()
             t_first: float | None = None
             async with asyncio.timeout(gen.timeout_s):
-                async with contextlib.aclosing(self.backend.stream(messages, params)) as stream:
+                async with contextlib.aclosing(backend.stream(messages, params)) as stream:
                     async for piece in stream:
                         if t_first is None:
                             t_first = time.perf_counter()
@@ -402,7 +446,7 @@ class Pipeline:
             yield DeltaEvent(text=tail)
 
         timings.generation_ms = round((t_end - t) * 1000, 1)
-        timings.completion_tokens = await asyncio.to_thread(self.backend.count_tokens, "".join(raw))
+        timings.completion_tokens = await asyncio.to_thread(backend.count_tokens, "".join(raw))
         if t_first is not None and timings.completion_tokens > 1 and t_end > t_first:
             timings.tokens_per_s = round((timings.completion_tokens - 1) / (t_end - t_first), 2)
         by_n = {s.n: s for s in sources}
@@ -412,7 +456,7 @@ class Pipeline:
         related: list[str] = []
         if options.related_questions and cite.text.strip():
             t = time.perf_counter()
-            related = await self._related(request.query, cite.text)
+            related = await self._related(backend, request.query, cite.text)
             timings.related_ms = _ms(t)
         yield RelatedEvent(questions=related)
         timings.total_ms = _ms(t_start)
@@ -422,14 +466,14 @@ class Pipeline:
                  timings.ttft_ms)
         yield DoneEvent(timings=timings, finish_reason=finish, search_queries=1 if searched else 0)
 
-    async def _related(self, question: str, answer: str) -> list[str]:
+    async def _related(self, backend: Backend, question: str, answer: str) -> list[str]:
         """A short second generation; a failure here costs the suggestions, never the answer."""
         messages = build_related_messages(question, answer)
         params = GenerationParams(max_tokens=RELATED_MAX_TOKENS, temperature=0.0, top_p=1.0)
         pieces: list[str] = []
         try:
             async with asyncio.timeout(self.settings.generation.timeout_s / 2):
-                async with contextlib.aclosing(self.backend.stream(messages, params)) as stream:
+                async with contextlib.aclosing(backend.stream(messages, params)) as stream:
                     async for piece in stream:
                         pieces.append(piece)
         except Exception as exc:

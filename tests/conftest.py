@@ -201,3 +201,65 @@ async def redis_proxy(redis_url):
     await proxy.start()
     yield proxy
     await proxy.stop()
+
+
+# ----------------------------------------------------------------------------- a tiny Hugging Face checkpoint
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+TINY_TEXT = [
+    "The Moon pulls the oceans and makes the tides rise and fall twice a day.",
+    "Paris is the capital of France. Red, blue and yellow are primary colors.",
+    "The quick brown fox jumps over the lazy dog. Glaciers are rivers of ice.",
+    "Answer the question using only the sources. Cite each sentence like [1].",
+]
+
+
+def build_tiny_checkpoint(path: Path, *, seed: int = 0) -> Path:
+    """A 2-layer Llama with a byte-level BPE tokenizer trained here and a ChatML template: a real
+    Hugging Face checkpoint of about 100k parameters, built from a config in seconds, no download."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "<|im_start|>", "<|im_end|>", "<pad>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(TINY_TEXT * 4, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="<|im_end|>",
+                                   pad_token="<pad>", additional_special_tokens=["<|im_start|>"])
+    fast.chat_template = CHATML
+    path.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
+                         tie_word_embeddings=False, torch_dtype="float32")
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(path, safe_serialization=True)
+    GenerationConfig(eos_token_id=[fast.eos_token_id], bos_token_id=fast.bos_token_id,
+                     pad_token_id=fast.pad_token_id).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+@pytest.fixture
+def fake_tensorrt_llm(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """NVIDIA's tensorrt_llm replaced by the contract fake in tests/fakes (this machine has no GPU)."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "tensorrt_llm" or m.startswith("tensorrt_llm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fakes"))
+    import tensorrt_llm
+
+    yield tensorrt_llm
+    for name in [m for m in sys.modules if m == "tensorrt_llm" or m.startswith("tensorrt_llm.")]:
+        sys.modules.pop(name, None)

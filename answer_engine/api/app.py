@@ -9,7 +9,8 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -37,6 +38,16 @@ def get_pipeline(request: Request) -> Pipeline:
 
 
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+
+
+async def warm_up(backend: Any) -> None:
+    """One short generation, so the first user of a new backend does not pay for its first load."""
+    from answer_engine.backends.base import ChatMessage, GenerationParams
+
+    async with contextlib.aclosing(backend.stream([ChatMessage(role="user", content="Say OK.")],
+                                                  GenerationParams(max_tokens=2))) as stream:
+        async for _ in stream:
+            pass
 
 
 def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = None) -> FastAPI:
@@ -73,6 +84,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.reload_lock = asyncio.Lock()
+    app.state.artifact = None
     app.state.backpressure = Backpressure(settings.server.max_in_flight, settings.server.retry_after_s)
     app.state.metrics = Metrics(app.state)
     if pipeline is not None:
@@ -189,6 +202,43 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
                 slot.release()
 
         return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release))
+
+    @app.post("/admin/reload", include_in_schema=False)
+    async def reload(request: Request) -> dict[str, Any]:
+        """Load the artifact engine-build promoted (or the one named), warm it, and swap it in for new
+        answers; answers already streaming finish on the old backend. Admin key required."""
+        hashes = settings.server.admin_key_hashes
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if not hashes:
+            raise APIError(404, "the admin API is off (set server.admin_key_hashes)", code="not_found")
+        if scheme.lower() != "bearer" or not key_allowed(presented.strip(), hashes):
+            raise APIError(401, "admin key required", code="invalid_api_key")
+        try:
+            body = await request.json() if await request.body() else {}
+        except ValueError as exc:
+            raise APIError(400, "body must be JSON: {\"artifact\": path}") from exc
+        target = body.get("artifact") if isinstance(body, dict) else None
+        if not target:
+            if not settings.generation.artifacts_root:
+                raise APIError(400, "name an artifact, or set generation.artifacts_root", param="artifact")
+            target = str(Path(settings.generation.artifacts_root) / "current")
+        from answer_engine.backends import backend_for_artifact
+
+        async with request.app.state.reload_lock:  # one reload at a time
+            try:
+                new = backend_for_artifact(Path(target).resolve(), settings)
+                start = getattr(new, "start", None)
+                if start is not None:
+                    await start()
+                await warm_up(new)
+            except Exception as exc:
+                log.exception("reload failed; still serving the previous backend")
+                raise APIError(500, f"could not load {target}: {type(exc).__name__}: {exc}; "
+                               "still serving the previous backend", code="reload_failed") from exc
+            request.app.state.pipeline.swap_backend(new)
+            request.app.state.artifact = str(Path(target).resolve())
+        log.info("reloaded: now serving %s", request.app.state.artifact)
+        return {"artifact": request.app.state.artifact, "backend": new.info()}
 
     app.include_router(openai_compat.router)
 

@@ -1,15 +1,56 @@
 """Generation backends behind one Protocol; heavy libraries are imported lazily."""
 
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
 from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams
 
-__all__ = ["Backend", "BackendError", "ChatMessage", "GenerationParams", "create_backend"]
+__all__ = ["Backend", "BackendError", "ChatMessage", "GenerationParams", "create_backend", "backend_for_artifact"]
+
+MANIFEST = "manifest.json"
 
 
-def create_backend(settings):  # type: ignore[no-untyped-def]
+def backend_for_artifact(artifact: Path, settings: Any) -> Any:
+    """The backend an engine-build artifact calls for (its manifest's ``kind``)."""
+    manifest_path = Path(artifact) / MANIFEST
+    if not manifest_path.is_file():
+        raise BackendError(f"{artifact} is not an engine-build artifact (no {MANIFEST})")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    kind = manifest.get("kind")
+    model = Path(artifact) / manifest.get("model", "model")
+    gen = settings.generation
+    if kind == "gguf":
+        from answer_engine.backends.llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend(model, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None)
+    if kind == "hf":
+        from answer_engine.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(model)
+    if kind in ("trtllm-engine", "trtllm-checkpoint"):
+        from answer_engine.backends.trtllm import TrtLlmBackend
+
+        return TrtLlmBackend(model, tokenizer_dir=Path(artifact) / manifest.get("tokenizer", "tokenizer"),
+                             max_batch_size=gen.max_batch_size, max_seq_len=gen.n_ctx,
+                             tensor_parallel_size=gen.tensor_parallel_size)
+    raise BackendError(f"{artifact}: unknown artifact kind {kind!r}")
+
+
+def create_backend(settings: Any) -> Any:
     """Build the backend the configuration names. Raises BackendError/ModelError with a clear message."""
     from answer_engine.models import resolve_model_path
 
     gen = settings.generation
+    if gen.artifacts_root:
+        current = Path(gen.artifacts_root) / "current"
+        if not current.exists():
+            raise BackendError(f"generation.artifacts_root {gen.artifacts_root} has no current artifact "
+                               "(engine-build promote one)")
+        return backend_for_artifact(current.resolve(), settings)
     if gen.backend == "extractive":
         from answer_engine.backends.extractive import ExtractiveBackend
 
@@ -19,4 +60,24 @@ def create_backend(settings):  # type: ignore[no-untyped-def]
 
         path = resolve_model_path(settings.data_dir, gen.model)
         return LlamaCppBackend(path, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None)
+    if gen.backend == "openai":
+        from answer_engine.backends.openai_compat import OpenAIBackend
+
+        if not gen.base_url:
+            raise BackendError("the openai backend needs generation.base_url (e.g. http://127.0.0.1:8001/v1)")
+        return OpenAIBackend(gen.base_url, gen.model, api_key=gen.api_key or os.environ.get("OPENAI_API_KEY", ""),
+                             timeout_s=gen.timeout_s)
+    if gen.backend == "transformers":
+        from answer_engine.backends.transformers_backend import TransformersBackend
+
+        path = Path(gen.model).expanduser()
+        if not path.is_dir():
+            raise BackendError(f"transformers backend: checkpoint directory not found: {path}")
+        return TransformersBackend(path)
+    if gen.backend == "trtllm":
+        from answer_engine.backends.trtllm import TrtLlmBackend
+
+        return TrtLlmBackend(Path(gen.model).expanduser(), tokenizer_dir=Path(gen.tokenizer_dir) if gen.tokenizer_dir else None,
+                             max_batch_size=gen.max_batch_size, max_seq_len=gen.n_ctx,
+                             tensor_parallel_size=gen.tensor_parallel_size)
     raise BackendError(f"unknown generation backend {gen.backend!r}")

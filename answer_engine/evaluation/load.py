@@ -72,8 +72,15 @@ async def ask_over_sse(client: httpx.AsyncClient, url: str, question: str) -> di
             "ttft_ms": (first - t0) * 1000 if first else None, "tokens": done["timings"]["completion_tokens"]}
 
 
-async def _soak(url: str, questions: list[str], streams: int, duration_s: float, timeout_s: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + duration_s
+RSS_SAMPLE_S = 15.0
+
+
+async def _soak(url: str, questions: list[str], streams: int, duration_s: float, timeout_s: float,
+                timeline: list[tuple[float, float]] | None = None) -> list[dict[str, Any]]:
+    """``timeline`` receives (seconds since start, RSS MB) every 15 s: growth that levels off
+    (caches filling, allocator arenas) looks different from a leak, which keeps climbing."""
+    start = time.monotonic()
+    deadline = start + duration_s
     results: list[dict[str, Any]] = []
     rng = random.Random(20251123)
     limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
@@ -83,7 +90,12 @@ async def _soak(url: str, questions: list[str], streams: int, duration_s: float,
             while time.monotonic() < deadline:
                 results.append(await ask_over_sse(client, url, rng.choice(questions)))
 
-    await asyncio.gather(*(worker() for _ in range(streams)))
+    async def sample() -> None:
+        while timeline is not None and time.monotonic() < deadline:
+            timeline.append((round(time.monotonic() - start, 1), round(rss_mb(), 1)))
+            await asyncio.sleep(RSS_SAMPLE_S)
+
+    await asyncio.gather(sample(), *(worker() for _ in range(streams)))
     return results
 
 
@@ -104,7 +116,9 @@ def run(settings: Settings, *, questions_file: Path, streams: int, duration_s: f
         gc.collect()
         before = rss_mb()
         t0 = time.perf_counter()
-        results = asyncio.run(_soak(url, questions, streams, duration_s, max(60.0, settings.generation.timeout_s)))
+        timeline: list[tuple[float, float]] = []
+        results = asyncio.run(_soak(url, questions, streams, duration_s, max(60.0, settings.generation.timeout_s),
+                                    timeline))
         wall = time.perf_counter() - t0
         gc.collect()
         after = rss_mb()
@@ -119,12 +133,14 @@ def run(settings: Settings, *, questions_file: Path, streams: int, duration_s: f
         "latency_ms_p95": round(percentile([r["latency_ms"] for r in ok], 95), 1),
         "ttft_ms_p95": round(percentile([r["ttft_ms"] for r in ok if r.get("ttft_ms")], 95), 1),
         "rss_mb_before": round(before, 1), "rss_mb_after": round(after, 1),
+        "rss_mb_timeline": timeline,
         "messages": sorted({r["message"] for r in results if r.get("message")})[:10],
     }
     out = report.report_dir("load", report_to)
     report.write_json(out / "summary.json", summary)
     (out / "summary.md").write_text("# load test\n\n" + report.markdown_table(
-        [summary], [k for k in summary if k != "messages"]), encoding="utf-8")
+        [summary], [k for k in summary if k not in ("messages", "rss_mb_timeline")]) + "\n\nRSS over the soak (s, MB): "
+        + ", ".join(f"{t:g}: {m:g}" for t, m in timeline) + "\n", encoding="utf-8")
     if progress:
         print(f"load: {summary}", file=sys.stderr)
     return summary, out
