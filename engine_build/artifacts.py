@@ -103,14 +103,19 @@ def list_artifacts(root: Path) -> list[dict[str, Any]]:
 
 
 def previous_artifact(root: Path) -> Path:
-    """The artifact served before the current one (following rollbacks back through the history)."""
-    cur = current(root)
-    if cur is None:
+    """The artifact served before the current one. The history is a stack: promote pushes,
+    rollback pops, so rolling back twice goes two promotions back, never forward again."""
+    if current(root) is None:
         raise ArtifactError("nothing is current: promote an artifact first")
-    served = [h["artifact"] for h in history(root)]
-    # walk back past the current artifact's latest entry to the one promoted before it
-    names = [n for i, n in enumerate(served) if i == 0 or n != served[i - 1]]
-    for name in reversed(names[:-1] if names and names[-1] == cur.name else names):
-        if name != cur.name and (artifacts_dir(root) / name).is_dir():
-            return artifacts_dir(root) / name
-    raise ArtifactError("no earlier artifact to roll back to")
+    stack: list[str] = []
+    for entry in history(root):
+        if entry["action"] == "promote":
+            stack.append(entry["artifact"])
+        elif entry["action"] == "rollback" and stack:
+            stack.pop()
+    if len(stack) < 2:
+        raise ArtifactError("no earlier artifact to roll back to")
+    previous = artifacts_dir(root) / stack[-2]
+    if not previous.is_dir():
+        raise ArtifactError(f"the previous artifact {stack[-2]} is gone from {artifacts_dir(root)}")
+    return previous

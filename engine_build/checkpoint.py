@@ -121,7 +121,9 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     tok_json = path / "tokenizer.json"
     if tok_json.is_file():
         tok = json.loads(tok_json.read_text(encoding="utf-8"))
-        tok_vocab = len((tok.get("model") or {}).get("vocab") or {}) + len(tok.get("added_tokens") or [])
+        vocab_ids = (tok.get("model") or {}).get("vocab") or {}
+        ids = set(vocab_ids.values()) if isinstance(vocab_ids, dict) else set(range(len(vocab_ids)))
+        tok_vocab = len(ids | {t["id"] for t in tok.get("added_tokens") or []})
     else:
         problems.append("no tokenizer.json (a fast tokenizer is needed by the runtime)")
     vocab = int(text_cfg.get("vocab_size", 0))

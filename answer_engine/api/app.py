@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
             app.state.pipeline = build_pipeline(settings)
         else:
             app.state.pipeline = pipeline
+        if settings.generation.artifacts_root and (Path(settings.generation.artifacts_root) / "current").exists():
+            app.state.artifact = str((Path(settings.generation.artifacts_root) / "current").resolve())
         # Load the index and the model now, so the first question doesn't pay for it.
         index_ensure = getattr(app.state.pipeline.search, "ensure", None)
         if index_ensure is not None:
@@ -164,8 +166,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         return response
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    async def health() -> dict[str, str | None]:
+        return {"status": "ok", "version": __version__, "artifact": app.state.artifact}
 
     @app.get("/metrics", response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}})

@@ -37,3 +37,33 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def info(self) -> dict[str, Any]: ...
+
+
+class StopTrimmer:
+    """Stop strings for backends whose library leaves them in the text: holds back just enough of
+    the stream to cut the answer before the first stop string, which is never emitted."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.buffer = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        self.buffer += piece
+        cut = min((i for i in (self.buffer.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            out, self.buffer = self.buffer[:cut], ""
+            return out
+        safe = len(self.buffer) - self.hold
+        if safe <= 0:
+            return ""
+        out, self.buffer = self.buffer[:safe], self.buffer[safe:]
+        return out
+
+    def finish(self) -> str:
+        out, self.buffer = ("" if self.stopped else self.buffer), ""
+        return out

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
+from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams, StopTrimmer
 
 _END = object()
 
@@ -88,10 +88,13 @@ class TransformersBackend:
                 backend.tokens_generated += 1
                 return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
 
+        trim = StopTrimmer(params.stop)  # transformers stops at a stop string but leaves it in the text
+
         class Emit(TextStreamer):
             def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-                if text and not cancel.is_set():
-                    emit(text)
+                out = trim.feed(text) + (trim.finish() if stream_end else "")
+                if out and not cancel.is_set():
+                    emit(out)
 
         ids = self._prompt_ids(messages).to(self.device)
         sampling: dict[str, Any] = ({"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}

@@ -107,7 +107,11 @@ def run(settings: Settings, *, questions_file: Path, streams: int, duration_s: f
 
     questions = [q["question"] for q in qa.load_questions(questions_file)]
     settings.server.max_in_flight = max(settings.server.max_in_flight, streams)  # measure serving, not refusing
-    app = create_app(settings, pipeline=build_pipeline(settings))
+    pipeline = build_pipeline(settings)
+    ensure = getattr(pipeline.search, "ensure", None)
+    if ensure is not None:  # a fresh machine builds (and embeds) the index first: minutes, not a start-up timeout
+        ensure()
+    app = create_app(settings, pipeline=pipeline)
     server = ServerThread(app)
     url = server.start()
     try:

@@ -41,3 +41,22 @@ async def test_closing_the_stream_stops_generation(tiny_checkpoint):
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(BackendError, match="no config.json"):
         TransformersBackend(tmp_path)
+
+
+def test_stop_trimmer_never_emits_the_stop_string():
+    from answer_engine.backends.base import StopTrimmer
+
+    trim = StopTrimmer(["\nQuestion:", "<|end|>"])
+    out = "".join(trim.feed(p) for p in ["The answer", " is 4.\nQue", "stion: next", " more"]) + trim.finish()
+    assert out == "The answer is 4." and trim.stopped
+    trim = StopTrimmer(["STOP"])
+    assert "".join(trim.feed(p) for p in ["no st", "op here"]) + trim.finish() == "no stop here"
+
+
+async def test_stop_strings_end_the_answer_without_showing_them(tiny_checkpoint):
+    backend = TransformersBackend(tiny_checkpoint)
+    full = "".join([p async for p in backend.stream(MESSAGES, GenerationParams(max_tokens=16))])
+    word = full[len(full) // 2:len(full) // 2 + 2]
+    cut = "".join([p async for p in backend.stream(MESSAGES, GenerationParams(max_tokens=16, stop=[word]))])
+    assert word not in cut and full.startswith(cut)
+    backend.close()
