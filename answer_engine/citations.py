@@ -144,7 +144,14 @@ class CitationStream:
                     self._after_marker = True
             elif ch == "\n" or ch == "[" or len(self._mbuf) > MAX_MARKER_CHARS:
                 marker, self._mbuf = self._mbuf, ""
-                self._release_literal(marker)
+                head = marker[:-1]
+                if ch in "\n[" and MARKER_PREFIX_RE.fullmatch(head) and any(c.isdigit() for c in head):
+                    # a broken marker ("[1" cut by a new "[" or a line end): drop it, or its text
+                    # and a later "]" would read as a citation no source backs ("[1[2]]" -> "[1]...")
+                    self._after_marker = True
+                    self._char(ch)
+                else:
+                    self._release_literal(marker)
             return
         if ch == "[":
             self._mbuf = "["

@@ -97,3 +97,12 @@ def test_short_answer_cited_to_the_source_containing_it():
     assert run("1745").cited == [2]
     assert run("174").cited == []  # a number inside another number is not a match
     assert run("Yes.").text == "Yes."
+
+
+def test_a_broken_marker_cannot_combine_into_an_uncounted_citation():
+    # found by hypothesis: "[1" (broken by a new "[") plus a later "]" used to show as "[1]"
+    # while the citations event did not list source 1
+    sources = [SourceText(1, "Warsaw is the capital of Poland."), SourceText(2, "Oxygen is a chemical element.")]
+    cs = CitationStream(sources)
+    shown = "".join(cs.feed(c) for c in "[1[2]]") + cs.finish()
+    assert "[1]" not in shown and shown == cs.text
