@@ -43,7 +43,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     print(f"answer-engine {__version__}: open http://{host}:{port}/ (API: POST /api/ask, /v1/chat/completions)", flush=True)
     logs.configure(logging.INFO)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    # uvicorn stops accepting, then waits for streams: ours end by themselves within the grace period
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None,
+                timeout_graceful_shutdown=int(settings.server.shutdown_grace_s) + 5)
     return 0
 
 

@@ -33,6 +33,7 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_in_flight: int = Field(4, ge=1, description="Answers generating or queued for the model; more get a 503.")
     retry_after_s: int = Field(10, ge=1)
+    shutdown_grace_s: float = Field(20.0, ge=0, description="On SIGTERM, answers in flight get this long to finish.")
     # API keys as sha256 hex digests (`answer-engine keys new` makes one). Empty: no key needed.
     api_key_hashes: list[str] = Field(default_factory=list)
     rate_limit_per_min: int = Field(0, ge=0, description="Requests per minute per key (or per IP); 0 = off.")

@@ -24,6 +24,7 @@ from answer_engine.api import errors, openai_compat
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_response
 from answer_engine.api.access import PROTECTED_PREFIXES, LocalBucket, RedisBucket, hash_key, key_allowed
 from answer_engine.api.limits import Backpressure
+from answer_engine.api.drain import until_shutdown
 from answer_engine.api.metrics import Metrics
 from answer_engine.config import Settings, load_settings
 from answer_engine.events import ErrorEvent, sse_frame
@@ -194,7 +195,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
 
         async def frames() -> AsyncIterator[dict[str, str]]:
             try:
-                async with contextlib.aclosing(request.app.state.metrics.observe(pipe.run(body))) as events:
+                grace = settings.server.shutdown_grace_s
+                async with contextlib.aclosing(request.app.state.metrics.observe(until_shutdown(pipe.run(body), grace))) as events:
                     async for event in events:
                         yield sse_frame(event)
             except Exception as exc:  # never a dropped stream: the client gets an error event
@@ -203,7 +205,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
             finally:
                 slot.release()
 
-        return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release))
+        return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release),
+                                   shutdown_grace_period=settings.server.shutdown_grace_s + 2)
 
     @app.post("/admin/reload", include_in_schema=False)
     async def reload(request: Request) -> dict[str, Any]:

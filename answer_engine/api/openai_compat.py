@@ -23,6 +23,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
+
+from answer_engine.api.drain import until_shutdown
 from starlette.background import BackgroundTask
 
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_json
@@ -260,7 +262,7 @@ class _Collector:
 
 
 def _error_status(stage: str) -> int:
-    return {"request": 400, "search": 503}.get(stage, 500)
+    return {"request": 400, "search": 503, "shutdown": 503}.get(stage, 500)
 
 
 # ----------------------------------------------------------------------------- routes
@@ -326,11 +328,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
 
     slot = gate.acquire()  # 503 + Retry-After when full, before anything streams
 
+    grace = request.app.state.settings.server.shutdown_grace_s
+
     async def frames() -> AsyncIterator[dict[str, str]]:
         got = _Collector()
         refs: dict[str, Any] = {"citations": [], "search_results": []}  # on the first chunk and again on the last
         try:
-            async with contextlib.aclosing(request.app.state.metrics.observe(pipeline.run(ask))) as events:
+            async with contextlib.aclosing(request.app.state.metrics.observe(until_shutdown(pipeline.run(ask), grace))) as events:
                 async for event in events:
                     got.take(event)
                     if event.type == EventType.SOURCES:
@@ -355,4 +359,4 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
             slot.release()
         yield {"data": "[DONE]"}
 
-    return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release))
+    return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release), shutdown_grace_period=grace + 2)
