@@ -68,3 +68,36 @@ def test_unloadable_file_is_a_backend_error(tmp_path):
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(BackendError, match="could not load"):
         LlamaCppBackend(bad).load()
+
+
+async def test_closing_during_prefill_stops_the_prompt_evaluation(test_model_path):
+    """Watch llama.cpp itself: a long prompt is being evaluated when the client goes away; the
+    evaluation stops at the next chunk boundary instead of running the whole prompt."""
+    b = LlamaCppBackend(test_model_path, n_ctx=8192, prefill_chunk=16)
+    b.load()
+    long = [ChatMessage(role="user", content="Tell me about the sea. " * 700)]  # ~4,000 prompt tokens
+    total = b.count_prompt_tokens(long)
+    stream = b.stream(long, GenerationParams(max_tokens=8))
+    task = asyncio.ensure_future(stream.__anext__())
+    while b._llm.n_tokens < 32:  # prefill under way
+        await asyncio.sleep(0.005)
+    task.cancel()  # the client went away: the request's task is cancelled
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await stream.aclose()
+    await asyncio.sleep(0.3)
+    stopped_at = b._llm.n_tokens
+    await asyncio.sleep(1.0)
+    assert b._llm.n_tokens == stopped_at < total - 1  # no further evaluation, and the prompt was not finished
+    # the next request still works and reuses nothing stale
+    assert [p async for p in b.stream(MESSAGES, GenerationParams(max_tokens=4))]
+    b.close()
+
+
+async def test_chunked_prefill_gives_the_same_answer(backend, test_model_path):
+    params = GenerationParams(max_tokens=12, temperature=0.0)
+    whole = LlamaCppBackend(test_model_path, n_ctx=2048, prefill_chunk=4096)
+    a = "".join([p async for p in whole.stream(MESSAGES, params)])
+    b = "".join([p async for p in backend.stream(MESSAGES, params)])
+    assert a == b
+    whole.close()
