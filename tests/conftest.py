@@ -203,6 +203,22 @@ async def redis_proxy(redis_url):
     await proxy.stop()
 
 
+@pytest.fixture
+async def tcp_proxy():
+    """tcp_proxy(port) -> a started TcpProxy to 127.0.0.1:port; all stopped after the test."""
+    proxies: list[TcpProxy] = []
+
+    async def start(port: int) -> TcpProxy:
+        proxy = TcpProxy(port)
+        await proxy.start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        await proxy.stop()
+
+
 # ----------------------------------------------------------------------------- a tiny Hugging Face checkpoint
 
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
