@@ -98,11 +98,8 @@ class UrlGuard:
         if any(ip in net for net in self.allow_networks if net.version == ip.version):
             return True
         inner = embedded_ipv4(ip)
-        if inner is not ip:
-            if any(inner in net for net in self.allow_networks if net.version == inner.version):
-                return True
-            if not self._public(inner):
-                return False
+        if inner is not ip:  # judged as the IPv4 address it carries (the v6 wrapper ranges are "reserved")
+            return any(inner in net for net in self.allow_networks if net.version == inner.version) or self._public(inner)
         return self._public(ip)
 
     @staticmethod

@@ -18,7 +18,6 @@ import io
 import logging
 import re
 import ssl
-from collections import defaultdict
 from typing import Any
 from urllib.parse import urljoin
 
@@ -123,6 +122,34 @@ def pdf_text(body: bytes) -> str:
     return "\n".join(p.strip() for p in pages if p.strip())
 
 
+class HostSlots:
+    """At most ``per_host`` requests at once to one host. An entry lives only while a request to
+    that host is running or waiting, so the table does not grow with every host ever read."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, host: str) -> Any:
+        sem, users = self._slots.get(host, (None, 0))
+        if sem is None:
+            sem = asyncio.Semaphore(self.per_host)
+        self._slots[host] = (sem, users + 1)
+        try:
+            async with sem:
+                yield
+        finally:
+            sem, users = self._slots[host]
+            if users <= 1:
+                del self._slots[host]
+            else:
+                self._slots[host] = (sem, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+
 class WebFetcher:
     """Fetches pages from the web. One instance (one connection pool) per process; close it at exit."""
 
@@ -135,7 +162,7 @@ class WebFetcher:
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.per_host = per_host
-        self._host_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self.per_host))
+        self.host_slots = HostSlots(per_host)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 2)
         self.client = httpx.AsyncClient(
             transport=transport or GuardedTransport(self.guard, limits=limits),
@@ -165,7 +192,7 @@ class WebFetcher:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             _, host, _ = self.guard.check_url(current)
-            async with self._host_slots[host], self.client.stream("GET", current) as response:
+            async with self.host_slots.hold(host), self.client.stream("GET", current) as response:
                 if response.is_redirect:
                     location = response.headers.get("location", "")
                     if not location:

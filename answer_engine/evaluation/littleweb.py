@@ -102,6 +102,16 @@ def little_web_app() -> Any:
                "\u043c\u0438\u0440: this page declares its charset only in a meta tag.</p></article></body></html>"
         return Response(body.encode("koi8-r"), headers={"content-type": "text/html"})  # no charset in the header
 
+    async def slow(request):  # a page that takes 0.2 s; the app counts how many are served at once
+        state = request.app.state
+        state.in_flight += 1
+        state.most_in_flight = max(state.most_in_flight, state.in_flight)
+        try:
+            await aio.sleep(0.2)
+        finally:
+            state.in_flight -= 1
+        return await page(request)
+
     async def stall(request):
         await aio.sleep(3600)
         return PlainTextResponse("late")
@@ -132,9 +142,10 @@ def little_web_app() -> Any:
     app = Starlette(routes=[
         Route("/page/{name}", page), Route("/redirect/{n}", redirect), Route("/redirect-to", redirect_to),
         Route("/big", big), Route("/big-declared", big_declared), Route("/image", image), Route("/pdf", pdf),
-        Route("/latin1", latin1), Route("/meta-charset", meta_charset), Route("/stall", stall),
+        Route("/latin1", latin1), Route("/meta-charset", meta_charset), Route("/stall", stall), Route("/slow/{name}", slow),
         Route("/search", search),
     ])
     app.state.search_mode = "ok"
     app.state.search_calls = 0
+    app.state.in_flight = app.state.most_in_flight = 0
     return app

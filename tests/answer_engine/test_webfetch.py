@@ -119,3 +119,18 @@ async def test_http_errors_are_fetch_errors(fetcher, little_web):
     base, _ = little_web
     with pytest.raises(FetchError, match="HTTP 404"):
         await fetcher.fetch(f"{base}/page/nothing-here")
+
+
+async def test_per_host_limit_and_no_growing_host_table(little_web):
+    import asyncio
+
+    base, app = little_web
+    f = WebFetcher(guard=UrlGuard(allow_networks=["127.0.0.1/32"]), timeout_s=5.0, per_host=2)
+    try:
+        names = ["tides", "volcano", "glacier", "coral", "aurora", "tides"]
+        pages = await asyncio.gather(*(f.fetch(f"{base}/slow/{n}") for n in names))
+        assert all(p.text for p in pages)
+        assert app.state.most_in_flight == 2  # six pages asked at once, two at a time to one host
+        assert len(f.host_slots) == 0  # and nothing left behind per host once they are done
+    finally:
+        await f.aclose()

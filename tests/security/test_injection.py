@@ -7,12 +7,16 @@ name a source the engine gave it."""
 
 import json
 
+import pytest
+
 from answer_engine.components import build_pipeline
 from answer_engine.events import EventType
 from answer_engine.extract import extract_page
 from answer_engine.fetch import FetchedPage
 from answer_engine.pipeline import AskRequest
 from search_adapters.local import register_source
+
+pytestmark = pytest.mark.security
 
 EVIL_HTML = """<html><head><title>Zorblax facts</title></head><body><main><h1>Zorblax facts</h1>
 <p>The zorblax engine was invented by Quentin Marlowe in 1911 to pump water out of tin mines.</p>

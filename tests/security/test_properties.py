@@ -2,11 +2,14 @@
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from answer_engine.citations import CitationStream, SourceText
 from answer_engine.passages import chunk_text
+
+pytestmark = pytest.mark.security
 
 SOURCES = [SourceText(1, "Warsaw is the capital of Poland."), SourceText(2, "Oxygen is a chemical element with symbol O.")]
 # Text made of words, spaces, punctuation, newlines and marker-like fragments, in any order.

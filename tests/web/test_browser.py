@@ -148,6 +148,7 @@ def test_server_error_is_shown_inline(settings, serve, fake_backend_cls, page):
     shot(page, "07-error")
 
 
+@pytest.mark.security
 def test_xss_in_answer_and_page_text_does_not_execute(settings, serve, fake_backend_cls, page, tmp_path):
     evil = tmp_path / "evil.jsonl"
     evil.write_text(json.dumps({

@@ -12,6 +12,8 @@ from hypothesis import settings as hsettings
 from answer_engine.api.app import create_app
 from answer_engine.components import build_pipeline
 
+pytestmark = pytest.mark.security
+
 EXAMPLES_PER_OPERATION = 30
 
 

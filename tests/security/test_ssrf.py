@@ -3,9 +3,16 @@ wrappers, names that resolve to private addresses (the resolver is faked: no DNS
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from answer_engine.urlguard import BlockedURL, UrlGuard
+
+pytestmark = pytest.mark.security
 
 PUBLIC = "93.184.215.14"
 
@@ -82,3 +89,58 @@ async def test_allow_networks_exempts_only_that_range():
         await guard.check("http://127.0.0.2/")
     with pytest.raises(BlockedURL):  # localhost also has ::1, which is not exempt
         await guard.check("http://localhost/")
+
+
+
+# ----------------------------------------------------------------------------- properties (hypothesis)
+
+def spellings(ip: int) -> list[str]:
+    """One IPv4 address written the ways inet_aton reads it."""
+    a, b, c, d = ip.to_bytes(4, "big")
+    return [str(ipaddress.IPv4Address(ip)), str(ip), hex(ip), f"0{ip:o}", f"{a}.{b}.{(c << 8) | d}",
+            f"{a}.{(b << 16) | (c << 8) | d}", f"{hex(a)}.{hex(b)}.{hex(c)}.{hex(d)}", f"0{a:o}.{b}.{c}.{d}"]
+
+
+@given(ip=st.integers(min_value=0, max_value=2**32 - 1))
+@settings(max_examples=400, deadline=None)
+async def test_every_spelling_of_an_address_gets_the_same_decision(ip):
+    guard = UrlGuard(resolver=fake_resolver)
+    address = ipaddress.IPv4Address(ip)
+    public = address.is_global and not (address.is_multicast or address.is_reserved or address.is_private)
+    for spelled in spellings(ip):
+        assert socket.inet_aton(spelled) == address.packed  # the C library reads it as this address
+        try:
+            await guard.check(f"http://{spelled}/")
+            allowed = True
+        except BlockedURL:
+            allowed = False
+        assert allowed == public, spelled
+        try:  # and wrapped in IPv6 (mapped) it is judged as the IPv4 address it carries
+            await guard.check(f"http://[::ffff:{address}]/")
+            assert public
+        except BlockedURL:
+            assert not public
+
+
+@given(url=st.text(max_size=80))
+@settings(max_examples=400, deadline=None)
+def test_any_string_is_refused_or_an_http_url_with_a_host_and_no_credentials(url):
+    guard = UrlGuard(resolver=fake_resolver)
+    try:
+        scheme, host, port = guard.check_url(url)
+    except BlockedURL:
+        return
+    assert scheme in ("http", "https") and host and 0 < port < 65536
+    assert "@" not in url.split("#", 1)[0].split("?", 1)[0].split("/", 3)[2] if "//" in url else True
+
+
+@given(url=st.from_regex(r"https?://[a-z0-9.@:\[\]%-]{1,30}/[a-z]{0,5}", fullmatch=True))
+@settings(max_examples=300, deadline=None)
+async def test_url_shaped_strings_never_reach_a_private_address(url):
+    """Whatever the parser makes of it, a URL the guard lets through resolves only to public addresses."""
+    guard = UrlGuard(resolver=fake_resolver)
+    try:
+        addresses = await guard.check(url)
+    except BlockedURL:
+        return
+    assert all(ipaddress.ip_address(a).is_global for a in addresses)
