@@ -121,6 +121,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.backend = backend
         self._backend_users: dict[int, int] = {}  # id(backend) -> answers using it (for hot swaps)
+        self._swap_tasks: set[asyncio.Task[None]] = set()
         # Fetched-and-extracted pages by URL (extraction is the costliest stage before the model) and
         # search results by query: in-process, or shared in Redis.
         self.cache: Cache = cache if cache is not None else MemoryCache(max_items=settings.fetch.cache_pages)
@@ -147,7 +148,6 @@ class Pipeline:
             log.info("previous backend closed after its last answer")
 
         task = asyncio.get_running_loop().create_task(close_when_idle())
-        self._swap_tasks = getattr(self, "_swap_tasks", set())
         self._swap_tasks.add(task)
         task.add_done_callback(self._swap_tasks.discard)
         return old
@@ -170,7 +170,8 @@ class Pipeline:
 
     async def _search(self, query: str, max_results: int, filters: SearchFilters) -> list[SearchResult]:
         """Search results, cached for a short while per (providers, query, count, filters)."""
-        key = cache_key(getattr(self.search, "name", ""), query, max_results, filters.model_dump(mode="json"))
+        providers = sorted(p.name for p in getattr(self.search, "providers", [self.search]))
+        key = cache_key(providers, query, max_results, filters.model_dump(mode="json"))
         raw = await self.cache.get("search", key)
         if raw is not None:
             try:

@@ -229,19 +229,28 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
             target = str(Path(settings.generation.artifacts_root) / "current")
         from answer_engine.backends import backend_for_artifact
 
+        resolved = Path(target).resolve()
+        if settings.generation.artifacts_root:
+            allowed = (Path(settings.generation.artifacts_root) / "artifacts").resolve()
+            if not resolved.is_relative_to(allowed):
+                raise APIError(400, f"artifacts are loaded only from {allowed}", param="artifact")
         async with request.app.state.reload_lock:  # one reload at a time
+            new = None
             try:
-                new = backend_for_artifact(Path(target).resolve(), settings)
+                new = backend_for_artifact(resolved, settings)
                 start = getattr(new, "start", None)
                 if start is not None:
                     await start()
                 await warm_up(new)
             except Exception as exc:
                 log.exception("reload failed; still serving the previous backend")
+                close = getattr(new, "close", None)
+                if close is not None:
+                    close()  # free what the half-loaded backend holds
                 raise APIError(500, f"could not load {target}: {type(exc).__name__}: {exc}; "
                                "still serving the previous backend", code="reload_failed") from exc
             request.app.state.pipeline.swap_backend(new)
-            request.app.state.artifact = str(Path(target).resolve())
+            request.app.state.artifact = str(resolved)
         log.info("reloaded: now serving %s", request.app.state.artifact)
         return {"artifact": request.app.state.artifact, "backend": new.info()}
 

@@ -62,8 +62,15 @@ async def test_promote_and_rollback_under_load(settings, tiny_checkpoint, test_m
         # a wrong key changes nothing
         r = await client.post(f"{url}/admin/reload", json={"artifact": gguf}, headers={"Authorization": "Bearer no"})
         assert r.status_code == 401 and (await client.get(f"{url}/health")).json()["artifact"] == hf
-        # a broken artifact is refused and the service keeps serving the current one
+        # only artifacts of the configured root load
         r = await client.post(f"{url}/admin/reload", json={"artifact": str(tmp_path)},
+                              headers={"Authorization": f"Bearer {KEY}"})
+        assert r.status_code == 400 and "artifacts are loaded only from" in r.json()["error"]["message"]
+        # a broken artifact is refused and the service keeps serving the current one
+        broken = root / "artifacts" / "hf-broken"
+        broken.mkdir()
+        (broken / "manifest.json").write_text('{"kind": "hf", "model": "model"}')
+        r = await client.post(f"{url}/admin/reload", json={"artifact": str(broken)},
                               headers={"Authorization": f"Bearer {KEY}"})
         assert r.status_code == 500 and "still serving" in r.json()["error"]["message"]
         assert (await ask_over_sse(client, url, "Who was Marie Curie?"))["outcome"] == "ok"
