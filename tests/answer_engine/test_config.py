@@ -33,3 +33,10 @@ def test_bad_config_is_a_clear_error(tmp_path):
     bad.write_text("[nonsense]\nx = 1\n")
     with pytest.raises(ConfigError, match="nonsense"):
         load_settings(bad)
+
+
+def test_production_example_is_a_valid_config():
+    from answer_engine.config import REPO_ROOT
+
+    s = load_settings(REPO_ROOT / "configs" / "production.example.toml")
+    assert s.generation.backend == "trtllm" and s.search.providers == ["searxng", "brave"]
