@@ -67,3 +67,34 @@ def test_promote_needs_verify_then_rollback_goes_back(tiny_checkpoint, test_mode
 
     other = tmp_path / "elsewhere"
     assert main(["promote", hf, "--output", str(other), "--force"]) == 1  # not an artifact of that root
+
+
+def test_build_with_the_library_writes_a_complete_artifact(fake_tensorrt_llm, tiny_checkpoint, root, monkeypatch, capsys):
+    """The build path driven through the tensorrt_llm contract fake, with torch told a GPU is there
+    (this machine has none): the artifact, its name, tokenizer and manifest; fp8 passes its QuantConfig."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (9, 0))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    small = ["--max-seq-len", "512", "--max-input-len", "384", "--max-num-tokens", "512", "--quantization", "fp8"]
+    assert main(["build", str(tiny_checkpoint), "--output", str(root), *small]) == 0
+    artifact = capsys.readouterr().out.strip()
+    assert os.path.basename(artifact).startswith("trtllm-engine-")
+    m = artifacts.read_manifest(artifact)
+    assert m["kind"] == "trtllm-engine" and m["settings"]["quantization"] == "fp8"
+    assert m["environment"]["compute_capability"] == "9.0" and m["environment"]["tensorrt_llm"] == "1.2.0-fake"
+    assert m["inputs"]["checkpoint"] and "build_s" in m["timings"]
+    assert (root / "artifacts" / os.path.basename(artifact) / "model" / "rank0.engine").is_file()
+    assert (root / "artifacts" / os.path.basename(artifact) / "tokenizer" / "tokenizer.json").is_file()
+    built = fake_tensorrt_llm.llmapi.CREATED[-1]
+    assert built.kind == "tensorrt" and built.args["quant_config"].quant_algo == "FP8"
+    assert built.args["build_config"].max_seq_len == 512 and built.is_shutdown
+    # the same inputs and settings name the same artifact: building again changes nothing
+    assert main(["build", str(tiny_checkpoint), "--output", str(root), *small]) == 0
+    assert capsys.readouterr().out.strip() == artifact
+    # and verify drives it through the trtllm backend: text_diff pieces against the library's full text
+    assert main(["verify", artifact, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["passed"] and all(p["stream_concatenates"] is True for p in result["prompts"])
