@@ -144,3 +144,15 @@ async def test_a_provider_bug_is_contained():
     assert "KeyError" in multi.last_errors["broken"]
     with pytest.raises(SearchError):
         await MultiSearch([Broken()]).search("q", max_results=5)
+
+
+async def test_local_index_with_web_providers_keeps_its_extras(shared_data_dir):
+    from search_adapters.local import LocalIndex
+
+    index = LocalIndex(shared_data_dir)
+    multi = MultiSearch([index, Brave(client(handler("brave_ok.json")), "k")])
+    multi.ensure()
+    results = await multi.search("Warsaw capital of Poland", max_results=8)
+    providers = {r.provider for r in results}
+    assert providers == {"local", "brave"}
+    assert multi.stored_embedding("https://nowhere.example/", "x") is None
