@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -67,3 +70,47 @@ class StopTrimmer:
     def finish(self) -> str:
         out, self.buffer = ("" if self.stopped else self.buffer), ""
         return out
+
+
+_END = object()
+Emit = Callable[[str], None]
+
+
+async def stream_from_thread(
+    executor: concurrent.futures.Executor, generate: Callable[[Emit, threading.Event], None], library: str
+) -> AsyncIterator[str]:
+    """Run a blocking ``generate(emit, cancel)`` on the backend's worker thread and hand what it emits
+    to asyncio. Closing the iterator sets ``cancel``, which the worker checks at its next token; the
+    worker is not waited for. A failure in the worker arrives here as BackendError."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    cancel = threading.Event()
+
+    def put(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the event loop is gone: nobody is listening
+            cancel.set()
+
+    def work() -> None:
+        try:
+            if not cancel.is_set():
+                generate(put, cancel)
+        except BaseException as exc:  # handed to the consumer
+            put(exc if isinstance(exc, BackendError) else BackendError(f"{library} failed: {exc}"))
+        finally:
+            put(_END)
+
+    future = loop.run_in_executor(executor, work)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        cancel.set()
+        if not future.done():
+            future.add_done_callback(lambda f: f.exception())

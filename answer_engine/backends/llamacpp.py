@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
+from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams, stream_from_thread
 
-_END = object()
 # The prompt is evaluated in chunks this long, with a look at the cancel flag between chunks:
 # llama.cpp cannot be interrupted inside a decode call, and a whole 512-token batch of the default
 # 1.5B model takes ~7 s on 2 cores; 64 tokens take under a second.
@@ -132,40 +131,11 @@ class LlamaCppBackend:
             llm.eval(ids[i:min(i + self.prefill_chunk, len(ids) - 1)])
         return not cancel.is_set()
 
-    async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        cancel = threading.Event()
-
-        def put(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the event loop is gone: nobody is listening
-                cancel.set()
-
-        def work() -> None:
-            try:
-                if not cancel.is_set():
-                    self._generate(messages, params, put, cancel)
-            except BaseException as exc:  # handed to the consumer
-                put(exc if isinstance(exc, BackendError) else BackendError(f"llama.cpp failed: {exc}"))
-            finally:
-                put(_END)
-
-        future = loop.run_in_executor(self._executor, work)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]
-        finally:
-            cancel.set()
-            if not future.done():
-                # Don't wait for the worker here: it stops at its next token.
-                future.add_done_callback(lambda f: f.exception())
+    def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        # the generator itself, not a wrapper around it: closing it must reach the worker's cancel flag
+        return stream_from_thread(
+            self._executor, lambda emit, cancel: self._generate(messages, params, emit, cancel), "llama.cpp"
+        )
 
     # -- measurement (bench): raw llama.cpp on the same prompt, no pipeline, no queue
 

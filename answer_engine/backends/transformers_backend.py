@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams, StopTrimmer
+from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams, StopTrimmer, stream_from_thread
 
-_END = object()
 
 
 def check_checkpoint(path: Path) -> None:
@@ -109,39 +108,11 @@ class TransformersBackend:
                 **sampling,
             )
 
-    async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        cancel = threading.Event()
-
-        def put(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:
-                cancel.set()
-
-        def work() -> None:
-            try:
-                if not cancel.is_set():
-                    self._generate(messages, params, put, cancel)
-            except BaseException as exc:
-                put(exc if isinstance(exc, BackendError) else BackendError(f"transformers failed: {exc}"))
-            finally:
-                put(_END)
-
-        future = loop.run_in_executor(self._executor, work)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]
-        finally:
-            cancel.set()
-            if not future.done():
-                future.add_done_callback(lambda f: f.exception())
+    def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        # the generator itself, not a wrapper around it: closing it must reach the worker's cancel flag
+        return stream_from_thread(
+            self._executor, lambda emit, cancel: self._generate(messages, params, emit, cancel), "transformers"
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
