@@ -8,7 +8,7 @@ import httpx
 
 from search_adapters.base import SearchError, SearchResult
 from search_adapters.filters import SearchFilters
-from search_adapters.http import iso_date, request_json
+from search_adapters.http import KeyedProvider, iso_date, request_json
 
 BASE_URL = "https://api.search.brave.com"
 MAX_COUNT = 20  # the API's ceiling for count
@@ -20,15 +20,12 @@ def _error(body: dict) -> str:
     return f"{err.get('code', '')}: {err.get('detail', '')}".strip(": ")
 
 
-class Brave:
+class Brave(KeyedProvider):
     name = "brave"
 
     def __init__(self, client: httpx.AsyncClient, api_key: str, *, base_url: str = BASE_URL,
                  timeout_s: float = 8.0) -> None:
-        self.client = client
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
+        super().__init__(client, api_key, base_url=base_url, timeout_s=timeout_s)
 
     async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
         params = {"q": query, "count": str(min(max_results, MAX_COUNT)), "safesearch": "moderate",

@@ -9,7 +9,7 @@ import httpx
 
 from search_adapters.base import SearchError, SearchResult
 from search_adapters.filters import SearchFilters, normalize_domain
-from search_adapters.http import iso_date, request_json
+from search_adapters.http import KeyedProvider, iso_date, request_json
 
 BASE_URL = "https://www.googleapis.com"
 MAX_NUM = 10
@@ -30,16 +30,13 @@ def _published(item: dict) -> str | None:
     return None
 
 
-class GoogleCSE:
+class GoogleCSE(KeyedProvider):
     name = "google"
 
     def __init__(self, client: httpx.AsyncClient, api_key: str, cx: str, *, base_url: str = BASE_URL,
                  timeout_s: float = 8.0) -> None:
-        self.client = client
-        self.api_key = api_key
+        super().__init__(client, api_key, base_url=base_url, timeout_s=timeout_s)
         self.cx = cx
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
 
     async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
         params = {"key": self.api_key, "cx": self.cx, "q": query, "num": str(min(max_results, MAX_NUM)),

@@ -74,3 +74,15 @@ async def request_json(
         raise SearchError(f"{provider}: response is not JSON ({response.headers.get('content-type', '?')})",
                           provider=provider, status=response.status_code)
     return body
+
+
+class KeyedProvider:
+    """What the keyed HTTP providers share: the shared client, a key, a base URL and a timeout."""
+
+    name = ""
+
+    def __init__(self, client: httpx.AsyncClient, api_key: str, *, base_url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+        self.client = client
+        self.api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s

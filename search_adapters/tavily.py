@@ -8,7 +8,7 @@ import httpx
 
 from search_adapters.base import SearchError, SearchResult
 from search_adapters.filters import SearchFilters, normalize_domain
-from search_adapters.http import iso_date, request_json
+from search_adapters.http import KeyedProvider, iso_date, request_json
 
 BASE_URL = "https://api.tavily.com"
 MAX_RESULTS = 20
@@ -20,15 +20,12 @@ def _error(body: dict) -> str:
     return detail.get("error") if isinstance(detail, dict) else str(detail)
 
 
-class Tavily:
+class Tavily(KeyedProvider):
     name = "tavily"
 
     def __init__(self, client: httpx.AsyncClient, api_key: str, *, base_url: str = BASE_URL,
                  timeout_s: float = 8.0) -> None:
-        self.client = client
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
+        super().__init__(client, api_key, base_url=base_url, timeout_s=timeout_s)
 
     async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
         payload: dict = {"query": query, "max_results": min(max_results, MAX_RESULTS), "search_depth": "basic",
