@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from answer_engine import __version__
 from answer_engine.backends import create_backend
 from answer_engine.backends.base import Backend
 from answer_engine.cache import RedisCache, create_cache
@@ -122,12 +123,14 @@ def build_pipeline(settings: Settings, *, backend: Backend | None = None) -> Pip
     index = build_index(settings, embedder) if uses_local else None
     web = any(p in settings.search.providers for p in WEB_PROVIDERS)
     closers: list[Any] = []
-    # Providers' own APIs are operator-configured endpoints (a SearXNG on the LAN is normal): their
-    # client is not behind the SSRF guard, which is for page URLs that strangers choose.
-    api_client = httpx.AsyncClient(timeout=settings.search.deadline_s, trust_env=False,
-                                   limits=httpx.Limits(max_connections=32),
-                                   headers={"User-Agent": f"answer-engine/{__import__('answer_engine').__version__}"})
-    closers.append(api_client.aclose)
+    api_client = None
+    if web:
+        # Providers' own APIs are operator-configured endpoints (a SearXNG on the LAN is normal): their
+        # client is not behind the SSRF guard, which is for page URLs that strangers choose.
+        api_client = httpx.AsyncClient(timeout=settings.search.deadline_s, trust_env=False,
+                                       limits=httpx.Limits(max_connections=32),
+                                       headers={"User-Agent": f"answer-engine/{__version__}"})
+        closers.append(api_client.aclose)
     search, _ = build_search(settings, index, api_client)
     fetcher: Any = index
     if web:

@@ -6,7 +6,7 @@ import asyncio
 import enum
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
