@@ -16,6 +16,11 @@ WEIGHT_BYTES = {"none": 2.0, "fp8": 1.0, "int4_awq": 0.5 + 2 / 128}
 KV_BYTES = {"none": 2, "fp8": 1, "int4_awq": 2}  # fp8 builds also quantize the KV cache to fp8
 RUNTIME_OVERHEAD_BYTES = 1.5 * GIB  # CUDA context, cuBLAS/NCCL workspaces, allocator slack (per GPU)
 QUANT_ALGO = {"fp8": "FP8", "int4_awq": "W4A16_AWQ"}
+# TensorRT-LLM's per-family convert scripts (examples/models/core/<family>/convert_checkpoint.py)
+CONVERT_FAMILY = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "MixtralForCausalLM": "llama",
+                  "Qwen2ForCausalLM": "qwen", "Qwen3ForCausalLM": "qwen", "Qwen3MoeForCausalLM": "qwen",
+                  "Gemma2ForCausalLM": "gemma", "Gemma3ForCausalLM": "gemma", "Phi3ForCausalLM": "phi",
+                  "NemotronForCausalLM": "nemotron", "DeepseekV3ForCausalLM": "deepseek_v3"}
 
 
 @dataclass
@@ -70,7 +75,7 @@ def artifact_id(inputs: dict[str, str], target: Target, kind: str) -> str:
     return f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def commands(checkpoint: Path, target: Target, output: Path) -> dict[str, Any]:
+def commands(checkpoint: Path, target: Target, output: Path, architecture: str = "") -> dict[str, Any]:
     """What build runs: the Python API call, and the equivalent command lines for operators."""
     q = target.quantization
     api = ["from tensorrt_llm._tensorrt_engine import LLM",
@@ -89,9 +94,9 @@ def commands(checkpoint: Path, target: Target, output: Path) -> dict[str, Any]:
                    f"--qformat {'fp8 --kv_cache_dtype fp8' if q == 'fp8' else 'int4_awq'} --calib_size 512 "
                    f"--tp_size {target.tp_size} --output_dir {ckpt_dir}")
     else:
-        cli.append(f"python examples/models/core/llama/convert_checkpoint.py --model_dir {checkpoint} "
-                   f"--output_dir {output / 'trtllm-checkpoint'} --dtype bfloat16 --tp_size {target.tp_size}"
-                   "  # the convert script of the model's family")
+        family = CONVERT_FAMILY.get(architecture, "llama")
+        cli.append(f"python examples/models/core/{family}/convert_checkpoint.py --model_dir {checkpoint} "
+                   f"--output_dir {output / 'trtllm-checkpoint'} --dtype bfloat16 --tp_size {target.tp_size}")
         ckpt_dir = output / "trtllm-checkpoint"
     cli.append(f"trtllm-build --checkpoint_dir {ckpt_dir} --output_dir {output / 'model'} --gemm_plugin auto "
                f"--max_batch_size {target.max_batch_size} --max_input_len {target.max_input_len} "
@@ -107,4 +112,4 @@ def make_plan(checkpoint: Path, target: Target, output_root: Path, *, hash_input
     out = Path(output_root) / "artifacts" / aid
     return {"ok": not problems, "problems": problems, "checkpoint": info.to_dict(), "target": build_settings(target),
             "memory": estimate_memory(info, target), "artifact": str(out), "inputs": inputs,
-            "commands": commands(Path(checkpoint), target, out)}
+            "commands": commands(Path(checkpoint), target, out, info.architecture)}

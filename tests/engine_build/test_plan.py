@@ -23,6 +23,7 @@ def test_plan_json_validates_estimates_and_prints_the_build(tiny_checkpoint, tmp
     assert m["kv_cache_per_token_bytes"] == 2 * 2 * 2 * 8 * 2
     assert m["kv_cache_gib"] == round(128 * 8 * 512 / GIB, 3)
     assert plan["artifact"].startswith(str(tmp_path / "engines" / "artifacts" / "trtllm-engine-"))
+    assert plan["commands"]["cli"][0].startswith("python examples/models/core/llama/convert_checkpoint.py")
     assert any(line.startswith("trtllm-build --checkpoint_dir") and "--max_seq_len 512" in line
                for line in plan["commands"]["cli"])
     assert not (tmp_path / "engines").exists()  # planning writes nothing
