@@ -161,7 +161,6 @@ class WebFetcher:
         self.guard = guard or UrlGuard()
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
-        self.per_host = per_host
         self.host_slots = HostSlots(per_host)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 2)
         self.client = httpx.AsyncClient(

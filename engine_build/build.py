@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_build import artifacts
-from engine_build.checkpoint import CheckpointError, sha256_file, tree_hash
-from engine_build.merge import TOKENIZER_FILES
+from engine_build.checkpoint import CheckpointError, copy_tokenizer, sha256_file, tree_hash
 from engine_build.plan import QUANT_ALGO, Target, artifact_id, build_settings, make_plan
 
 
@@ -49,13 +48,6 @@ def gpu_environment() -> dict[str, Any]:
             "host": platform.node()}
 
 
-def _copy_tokenizer(src: Path, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in TOKENIZER_FILES:
-        if (src / name).is_file():
-            shutil.copy2(src / name, dest / name)
-
-
 def build(checkpoint: Path, target: Target, root: Path) -> Path:
     env = gpu_environment()  # raises before anything is written
     plan = make_plan(checkpoint, target, root)
@@ -80,7 +72,7 @@ def build(checkpoint: Path, target: Target, root: Path) -> Path:
         t_build = time.perf_counter() - t0
         llm.save(str(tmp / "model"))
         llm.shutdown()
-        _copy_tokenizer(Path(checkpoint), tmp / "tokenizer")
+        copy_tokenizer(Path(checkpoint), tmp / "tokenizer")
         return {"kind": "trtllm-engine", "model": "model", "tokenizer": "tokenizer", "inputs": inputs,
                 "settings": build_settings(target), "environment": env, "memory_estimate": plan["memory"],
                 "timings": {"build_s": round(t_build, 1), "total_s": round(time.perf_counter() - t0, 1)}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,10 @@ SUPPORTED_ARCHITECTURES = {
     "Gemma3ForCausalLM", "Phi3ForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM",
     "NemotronForCausalLM",
 }
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "generation_config.json", "tokenizer.model", "vocab.json", "merges.txt")
 
 
 class CheckpointError(Exception):
@@ -46,6 +51,14 @@ class CheckpointInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def copy_tokenizer(src: Path, dest: Path) -> None:
+    """The tokenizer, chat template and generation config of a checkpoint, copied into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dest / name)
 
 
 def sha256_file(path: Path) -> str:

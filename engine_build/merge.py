@@ -8,10 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine_build.checkpoint import CheckpointError, inspect_checkpoint, tree_hash
+from engine_build.checkpoint import CheckpointError, copy_tokenizer, inspect_checkpoint, tree_hash
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "generation_config.json", "tokenizer.model", "vocab.json", "merges.txt")
 
 
 def merge_lora(base: Path, adapter: Path, output: Path) -> dict[str, Any]:
@@ -31,9 +29,7 @@ def merge_lora(base: Path, adapter: Path, output: Path) -> dict[str, Any]:
     tmp = output.with_name(output.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp, safe_serialization=True)
-    for name in TOKENIZER_FILES:
-        if (base / name).is_file():
-            shutil.copy2(base / name, tmp / name)
+    copy_tokenizer(base, tmp)
     manifest = {"kind": "merged-checkpoint", "base": str(base), "base_hash": tree_hash(base),
                 "adapter": str(adapter), "adapter_hash": tree_hash(adapter),
                 "adapter_config": {k: adapter_cfg.get(k) for k in ("r", "lora_alpha", "target_modules", "peft_type")}}
