@@ -86,9 +86,10 @@ def build_search(settings: Settings, index: LocalIndex | None, client: Any) -> t
     s = settings.search
     creds = _credentials(settings)
     timeout = s.deadline_s
-    enabled = [p.name for p in provider_statuses(settings) if p.enabled]
+    statuses = provider_statuses(settings)
+    enabled = [p.name for p in statuses if p.enabled]
     if not enabled:
-        reasons = "; ".join(f"{p.name}: {p.why}" for p in provider_statuses(settings) if p.name in s.providers)
+        reasons = "; ".join(f"{p.name}: {p.why}" for p in statuses if p.name in s.providers)
         raise ConfigError(f"no search provider is enabled ({reasons})")
     providers: list[SearchProvider] = []
     for name in enabled:
