@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _ask(settings: Settings, question: str, as_json: bool) -> int:
     from answer_engine.components import build_pipeline
-    from answer_engine.pipeline import AskRequest
+    from answer_engine.request import AskRequest
 
     try:
         request = AskRequest(query=question)
@@ -146,9 +146,9 @@ def cmd_providers(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from answer_engine.components import build_embedder, build_index
+    from answer_engine.components import build_embedder, build_ingestor
+    from answer_engine.ingest import register_source, unregister_source
     from search_adapters.base import SearchError
-    from search_adapters.local import register_source, unregister_source
 
     settings = _settings(args)
     try:
@@ -157,13 +157,13 @@ def cmd_index(args: argparse.Namespace) -> int:
                 raise CommandError(f"not registered: {Path(args.remove).resolve()}")
         for path in args.paths:
             register_source(settings.data_dir, Path(path))
-        info = build_index(settings, build_embedder(settings)).ensure(force=args.rebuild)
+        info = build_ingestor(settings, build_embedder(settings)).ensure(force=args.rebuild)
     except SearchError as exc:
         raise CommandError(str(exc)) from exc
     if args.json:
         print(info.model_dump_json())
     else:
-        print(f"indexed {info.pages} pages ({info.chunks} chunks) from {len(info.sources)} source(s) into {info.path}")
+        print(f"indexed {info.pages} pages ({info.passages} passages) from {len(info.sources)} source(s) into {info.path}")
         for s in info.sources:
             print(f"  {s}")
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,12 @@ from answer_engine.backends.base import Backend
 from answer_engine.cache import RedisCache, create_cache
 from answer_engine.config import ConfigError, Settings
 from answer_engine.embeddings import Embedder
+from answer_engine.ingest import Ingestor
 from answer_engine.pipeline import Pipeline
+from answer_engine.stages.read import PageReader
+from answer_engine.stages.search import CachedSearch
+from answer_engine.stages.select import Selector
+from answer_engine.text import terms
 from search_adapters.base import SearchProvider
 from search_adapters.local import LocalIndex
 
@@ -23,11 +27,14 @@ def build_embedder(settings: Settings) -> Embedder | None:
     return Embedder(threads=settings.generation.n_threads or None) if settings.retrieval.dense_weight > 0 else None
 
 
-def build_index(settings: Settings, embedder: Embedder | None = None) -> LocalIndex:
-    return LocalIndex(
-        settings.data_dir, include_default_corpus=settings.search.include_default_corpus, embedder=embedder,
-        passage_words=settings.retrieval.chunk_words,
-    )
+def build_ingestor(settings: Settings, embedder: Embedder | None = None) -> Ingestor:
+    return Ingestor(settings.data_dir, include_default_corpus=settings.search.include_default_corpus,
+                    embedder=embedder, passage_words=settings.retrieval.chunk_words)
+
+
+def build_index(ingestor: Ingestor) -> LocalIndex:
+    """The local search provider over what ``ingestor`` builds (re-indexed when sources change)."""
+    return LocalIndex(ingestor.path, analyzer=terms, refresh=ingestor.ensure)
 
 
 @dataclass
@@ -38,15 +45,10 @@ class ProviderStatus:
 
 
 def _credentials(settings: Settings) -> dict[str, str]:
+    """Keys and URLs as configured (config.py also read them from their usual environment names)."""
     s = settings.search
-    env = os.environ.get
-    return {
-        "searxng_url": s.searxng_url or env("SEARXNG_URL", ""),
-        "brave_api_key": s.brave_api_key or env("BRAVE_API_KEY", ""),
-        "tavily_api_key": s.tavily_api_key or env("TAVILY_API_KEY", ""),
-        "google_api_key": s.google_api_key or env("GOOGLE_API_KEY", ""),
-        "google_cx": s.google_cx or env("GOOGLE_CSE_ID", "") or env("GOOGLE_CX", ""),
-    }
+    return {"searxng_url": s.searxng_url, "brave_api_key": s.brave_api_key, "tavily_api_key": s.tavily_api_key,
+            "google_api_key": s.google_api_key, "google_cx": s.google_cx}
 
 
 def provider_statuses(settings: Settings) -> list[ProviderStatus]:
@@ -113,15 +115,17 @@ def build_search(settings: Settings, index: LocalIndex | None, client: Any) -> t
                        breaker_cooldown_s=s.breaker_cooldown_s), enabled
 
 
-def build_pipeline(settings: Settings, *, backend: Backend | None = None) -> Pipeline:
+def build_pipeline(settings: Settings, *, backend: Backend | None = None,
+                   embedder: Embedder | None = None) -> Pipeline:
+    """The configured pipeline. ``backend``/``embedder``: use these instead of building them."""
     import httpx
 
     from answer_engine.urlguard import UrlGuard
-    from answer_engine.webfetch import PageSources, WebFetcher
+    from answer_engine.webfetch import WebFetcher
 
-    embedder = build_embedder(settings)
+    embedder = embedder if embedder is not None else build_embedder(settings)
     uses_local = "local" in settings.search.providers
-    index = build_index(settings, embedder) if uses_local else None
+    index = build_index(build_ingestor(settings, embedder)) if uses_local else None
     web = any(p in settings.search.providers for p in WEB_PROVIDERS)
     closers: list[Any] = []
     api_client = None
@@ -132,19 +136,22 @@ def build_pipeline(settings: Settings, *, backend: Backend | None = None) -> Pip
                                        limits=httpx.Limits(max_connections=32),
                                        headers={"User-Agent": f"answer-engine/{__version__}"})
         closers.append(api_client.aclose)
-    search, _ = build_search(settings, index, api_client)
-    fetcher: Any = index
+    provider, enabled = build_search(settings, index, api_client)
+    fetcher = None
     if web:
         f = settings.fetch
-        web_fetcher = WebFetcher(
+        fetcher = WebFetcher(
             guard=UrlGuard(allow_networks=f.allow_networks), timeout_s=f.timeout_s,
             connect_timeout_s=f.connect_timeout_s, max_bytes=f.max_bytes, max_connections=f.max_connections,
             per_host=f.per_host,
         )
-        fetcher = PageSources(index, web_fetcher)
-        closers.append(web_fetcher.aclose)
+        closers.append(fetcher.aclose)
     cache = create_cache(settings.redis_url, max_items=settings.fetch.cache_pages)
     if isinstance(cache, RedisCache):
         closers.append(cache.aclose)
-    return Pipeline(settings, search=search, fetcher=fetcher, backend=backend or create_backend(settings),
-                    embedder=embedder, cache=cache, closers=closers)
+    search = CachedSearch(provider, cache, ttl_s=settings.search.cache_ttl_s, names=enabled)
+    reader = PageReader(settings.fetch, chunk_words=settings.retrieval.chunk_words, cache=cache, store=index,
+                        fetcher=fetcher)
+    selector = Selector(settings.retrieval, embedder=embedder, store=index)
+    return Pipeline(settings, search=search, reader=reader, selector=selector,
+                    backend=backend or create_backend(settings), closers=closers)

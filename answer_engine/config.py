@@ -11,11 +11,20 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.toml"
+
+
+# The request limits, stated once. The API's schema states them (request.py); the configuration may
+# only lower them (ServerSettings, GenerationSettings below), and request.check enforces the result.
+MAX_QUERY_CHARS = 2000
+MAX_HISTORY_MESSAGES = 50
+MAX_MESSAGE_CHARS = 20000
+MAX_TOKENS_CEILING = 2048
+MAX_STOP_SEQUENCES = 4
 
 
 def default_data_dir() -> Path:
@@ -26,10 +35,10 @@ def default_data_dir() -> Path:
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    # These may only lower the limits the API's schema states (2000 chars, 50 messages, 20000 chars).
-    max_query_chars: int = Field(2000, ge=1, le=2000)
-    max_history_messages: int = Field(50, ge=0, le=50)
-    max_message_chars: int = Field(20000, ge=1, le=20000)
+    # These may only lower the limits the API's schema states (MAX_* above).
+    max_query_chars: int = Field(MAX_QUERY_CHARS, ge=1, le=MAX_QUERY_CHARS)
+    max_history_messages: int = Field(MAX_HISTORY_MESSAGES, ge=0, le=MAX_HISTORY_MESSAGES)
+    max_message_chars: int = Field(MAX_MESSAGE_CHARS, ge=1, le=MAX_MESSAGE_CHARS)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_in_flight: int = Field(4, ge=1, description="Answers generating or queued for the model; more get a 503.")
     retry_after_s: int = Field(10, ge=1)
@@ -122,7 +131,8 @@ class GenerationSettings(BaseModel):
     n_ctx: int = Field(4096, ge=512)
     n_threads: int = Field(0, ge=0)
     max_tokens: int = Field(256, ge=1, le=8192)
-    max_tokens_ceiling: int = Field(2048, ge=1, le=2048, description="The most a request may ask for.")
+    max_tokens_ceiling: int = Field(MAX_TOKENS_CEILING, ge=1, le=MAX_TOKENS_CEILING,
+                                    description="The most a request may ask for.")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     timeout_s: float = Field(300.0, gt=0)
@@ -130,6 +140,18 @@ class GenerationSettings(BaseModel):
 
 class CitationSettings(BaseModel):
     support_threshold: float = Field(0.5, ge=0.0, le=1.0)
+
+
+# Credentials also read from the environment under the names their own tools use; a value set in
+# the file or as AE_SECTION__KEY wins. This module is the only one that reads the environment.
+USUAL_ENV_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("search", "searxng_url"): ("SEARXNG_URL",),
+    ("search", "brave_api_key"): ("BRAVE_API_KEY",),
+    ("search", "tavily_api_key"): ("TAVILY_API_KEY",),
+    ("search", "google_api_key"): ("GOOGLE_API_KEY",),
+    ("search", "google_cx"): ("GOOGLE_CSE_ID", "GOOGLE_CX"),
+    ("generation", "api_key"): ("OPENAI_API_KEY",),
+}
 
 
 class Settings(BaseSettings):
@@ -144,6 +166,14 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
     citations: CitationSettings = CitationSettings()
+
+    @model_validator(mode="after")
+    def _usual_env_names(self) -> Settings:
+        for (section, key), names in USUAL_ENV_NAMES.items():
+            part = getattr(self, section)
+            if not getattr(part, key):
+                setattr(part, key, next((os.environ[n] for n in names if os.environ.get(n)), ""))
+        return self
 
     @field_validator("data_dir", mode="after")
     @classmethod

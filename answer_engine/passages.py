@@ -1,11 +1,12 @@
-"""Passage selection: chunk extracted pages, rank passages against the question with BM25, keep the
-best that fit a token budget, and group them into numbered sources for the prompt."""
+"""Passages: the one chunker of the project (``chunk_text``: the index stores its passages, and
+pages read from the web are cut by it at question time), ranking passages against the question
+(BM25 over the candidates, weighted by the page's search score, mixed with embedding similarity),
+keeping the best that fit a token budget, and grouping them into numbered sources for the prompt."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from answer_engine.extract import ExtractedPage
 from answer_engine.text import approx_tokens, bm25s, pack_words, split_sentences, terms
 
 MIN_PASSAGE_WORDS = 8  # headings, captions and menu crumbs are not passages
@@ -17,10 +18,25 @@ PAGE_WEIGHT = 0.7  # on 400 SQuAD questions: 0.887 -> 0.910 of answers selected,
 
 @dataclass
 class Passage:
-    page: int  # index into the list of pages
+    page: int  # index into the list of pages read for this question
     text: str
     score: float = 0.0
     order: int = 0  # position within its page
+    id: int | None = None  # the stored passage (and embedding) in the local index; None: read just now
+
+
+@dataclass
+class ReadPage:
+    """A page read for this question, cut into passages: from the index's store, or fetched,
+    extracted and chunked just now (or only the search snippet, when the page could not be read)."""
+
+    url: str
+    title: str
+    passages: list[Passage]
+    score: float = 0.0  # the search engine's score of the page (1/rank when it gives none)
+    from_snippet: bool = False
+    date: str | None = None
+    provider: str = ""
 
 
 @dataclass
@@ -32,6 +48,8 @@ class SourceDoc:
     title: str
     passages: list[Passage] = field(default_factory=list)
     from_snippet: bool = False
+    date: str | None = None
+    provider: str = ""
 
     @property
     def text(self) -> str:
@@ -43,9 +61,14 @@ def chunk_text(text: str, chunk_words: int) -> list[str]:
     """Split text into sentence-aligned passages of about ``chunk_words`` words.
 
     Paragraphs up to 1.4x the target stay whole; longer ones are packed sentence by sentence.
+    Paragraphs under MIN_PASSAGE_WORDS (headings, crumbs) are skipped, unless the whole text is
+    made of such lines: a short document (a note, a one-line record) is one passage, not none.
     """
+    paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
+    if paragraphs and all(len(p.split()) < MIN_PASSAGE_WORDS for p in paragraphs):
+        return pack_words(paragraphs, chunk_words)
     out: list[str] = []
-    for para in (p.strip() for p in text.split("\n")):
+    for para in paragraphs:
         words = len(para.split())
         if words < MIN_PASSAGE_WORDS:
             continue
@@ -59,21 +82,20 @@ def chunk_text(text: str, chunk_words: int) -> list[str]:
     return out
 
 
-def rank_passages(
-    question: str, pages: list[ExtractedPage], chunk_words: int, page_scores: list[float] | None = None,
-    page_weight: float = PAGE_WEIGHT,
-) -> list[Passage]:
+def page_passages(page: int, text: str, chunk_words: int) -> list[Passage]:
+    """The passages of a page read just now (no stored ids)."""
+    return [Passage(page=page, text=chunk, order=j) for j, chunk in enumerate(chunk_text(text, chunk_words))]
+
+
+def rank_passages(question: str, pages: list[ReadPage], page_weight: float = PAGE_WEIGHT) -> list[Passage]:
     """All passages of all pages, best first, scored by BM25 over this candidate set.
 
-    ``page_scores`` (the search engine's scores of the pages) weigh each passage by how well its
-    whole page matched: within a handful of pages, a passage's own BM25 alone over-rewards a word
-    like "born" that happens to be rare in this small set.
+    The pages' search scores weigh each passage by how well its whole page matched: within a
+    handful of pages, a passage's own BM25 alone over-rewards a word like "born" that happens to be
+    rare in this small set.
     """
-    passages = [
-        Passage(page=i, text=chunk, order=j)
-        for i, page in enumerate(pages)
-        for j, chunk in enumerate(chunk_text(page.text, chunk_words))
-    ]
+    passages = [p for page in pages for p in page.passages]
+    page_scores = [page.score for page in pages]
     q = terms(question)
     if not passages:
         return []
@@ -83,7 +105,7 @@ def rank_passages(
         docs, scores = retriever.retrieve([q], k=len(passages), show_progress=False)
         for doc, score in zip(docs[0].tolist(), scores[0].tolist()):
             passages[doc].score = float(score)
-        if page_scores and max(page_scores) > 0:
+        if max(page_scores) > 0:
             top = max(page_scores)
             for p in passages:
                 p.score *= (1 - page_weight) + page_weight * max(page_scores[p.page], 0.0) / top
@@ -133,14 +155,15 @@ def select_passages(
     return chosen
 
 
-def group_sources(chosen: list[Passage], pages: list[ExtractedPage], from_snippet: set[int]) -> list[SourceDoc]:
+def group_sources(chosen: list[Passage], pages: list[ReadPage]) -> list[SourceDoc]:
     """Number sources by their best passage: [1] is the page holding the best-ranked passage."""
     by_page: dict[int, SourceDoc] = {}
     for passage in chosen:
         if passage.page not in by_page:
             page = pages[passage.page]
             by_page[passage.page] = SourceDoc(
-                n=len(by_page) + 1, url=page.url, title=page.title or page.url, from_snippet=passage.page in from_snippet
+                n=len(by_page) + 1, url=page.url, title=page.title or page.url, from_snippet=page.from_snippet,
+                date=page.date, provider=page.provider,
             )
         by_page[passage.page].passages.append(passage)
     return list(by_page.values())

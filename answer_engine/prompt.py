@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from answer_engine.backends.base import ChatMessage
+from answer_engine.request import ChatMessage
 from answer_engine.passages import SourceDoc
 
 SYSTEM_PROMPT = """You are an answer engine. Answer the question using only the numbered sources.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
-from types import ModuleType
+
+from search_adapters.textutil import bm25s, truncate_words
+
+__all__ = ["approx_tokens", "bm25s", "pack_words", "split_sentences", "stopwords", "terms", "truncate_words"]
 
 TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
 # A sentence ends at . ! or ? followed by whitespace, or at a line break.
@@ -17,15 +19,6 @@ def _stemmer():  # type: ignore[no-untyped-def]
     import Stemmer
 
     return Stemmer.Stemmer("english")
-
-
-@functools.cache
-def bm25s() -> ModuleType:
-    """The bm25s module, imported on first use (it sets its own logger to DEBUG at import)."""
-    import bm25s as module
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    return module
 
 
 @functools.cache
@@ -48,14 +41,6 @@ def approx_tokens(text: str) -> int:
     """A tokenizer-free estimate of model tokens (BPE averages ~0.75 words per token in English)."""
     words = len(text.split())
     return int(words * 4 / 3) + 1
-
-
-def truncate_words(text: str, max_chars: int) -> str:
-    text = " ".join(text.split())
-    if len(text) <= max_chars:
-        return text
-    cut = text[:max_chars].rsplit(" ", 1)[0]
-    return cut.rstrip(",;:") + "…"
 
 
 def pack_words(pieces: list[str], max_words: int) -> list[str]:

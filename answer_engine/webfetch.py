@@ -223,23 +223,3 @@ class WebFetcher:
                 raise FetchError(f"page is over the {self.max_bytes}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-class PageSources:
-    """Fetch from the local page store when it has the URL, from the web otherwise."""
-
-    def __init__(self, local: Any | None, web: WebFetcher | None) -> None:
-        self.local = local
-        self.web = web
-
-    async def fetch(self, url: str) -> FetchedPage:
-        if self.local is not None and await asyncio.to_thread(self.local.has_page, url):
-            return await self.local.fetch(url)
-        if self.web is None:
-            raise FetchError(f"not in the local page store and web fetching is off: {url}")
-        return await self.web.fetch(url)
-
-    async def aclose(self) -> None:
-        if self.web is not None:
-            with contextlib.suppress(Exception):
-                await self.web.aclose()

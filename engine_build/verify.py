@@ -72,9 +72,8 @@ async def _verify(artifact: Path, reference: Path | None, max_tokens: int) -> di
             results.append(row)
     finally:
         for obj in (backend, ref):
-            close = getattr(obj, "close", None)
-            if close is not None:
-                close()
+            if obj is not None:
+                obj.close()
     checks = ("deterministic", "stream_concatenates", "no_eos_text", "stop_honored", "reference_match")
     passed = all(r.get(c) in (True, None) for r in results for c in checks)
     return {"passed": passed, "load_s": round(load_s, 2), "total_s": round(time.perf_counter() - t0, 2),

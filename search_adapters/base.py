@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -41,11 +42,41 @@ class SearchError(Exception):
 
 @runtime_checkable
 class SearchProvider(Protocol):
+    """One search engine. Providers subclass it, so ``prepare`` has its default (nothing to do)."""
+
     name: str
+
+    def prepare(self) -> None:
+        """Load or build what the provider needs before its first query (blocking: call it in a
+        thread). Called once when the service starts; a provider may also do it lazily."""
+        return None
 
     async def search(
         self, query: str, *, max_results: int, filters: SearchFilters | None = None
     ) -> list[SearchResult]:
         """Return up to ``max_results`` results, best first. ``filters`` are hints the provider may
         pass on to its API; they are enforced after retrieval in any case."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedPassage:
+    """A passage of an indexed page, as the index stored it: ``id`` names its stored embedding."""
+
+    id: int
+    order: int  # position within its page
+    text: str
+
+
+@runtime_checkable
+class PassageStore(Protocol):
+    """An index that holds pages already read and cut into passages (the local index): the engine
+    takes their passages and embeddings from it instead of fetching, extracting and chunking again."""
+
+    def page_passages(self, url: str) -> list[IndexedPassage] | None:
+        """The stored passages of the page at ``url`` in page order, or None if it is not stored."""
+        ...
+
+    def vectors(self, ids: list[int]) -> list[Any]:
+        """The stored embedding of each passage id (a 1-d numpy array), None where there is none."""
         ...

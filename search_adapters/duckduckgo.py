@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from search_adapters.base import SearchError, SearchResult
+from search_adapters.base import SearchError, SearchProvider, SearchResult
 from search_adapters.filters import SearchFilters
 
 TIME_LIMITS = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
@@ -22,7 +22,7 @@ def _default_client(timeout_s: float) -> Any:
     return DDGS(timeout=int(max(1, timeout_s)))
 
 
-class DuckDuckGo:
+class DuckDuckGo(SearchProvider):
     name = "ddgs"
 
     def __init__(self, *, timeout_s: float = 8.0, region: str = "us-en", backend: str = "auto",

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from search_adapters.base import SearchError, SearchProvider, SearchResult
@@ -103,7 +102,7 @@ class AllProvidersFailed(SearchError):
     """No provider answered; the message lists why, provider by provider."""
 
 
-class MultiSearch:
+class MultiSearch(SearchProvider):
     """The configured providers as one SearchProvider."""
 
     name = "web"
@@ -118,22 +117,9 @@ class MultiSearch:
                          for p in self.providers}
         self.last_errors: dict[str, str] = {}
 
-    # What the local index offers beyond search, passed through when it is one of the providers:
-    # building it at start-up, and the passage embeddings stored with it.
-
-    def ensure(self) -> None:
+    def prepare(self) -> None:
         for p in self.providers:
-            fn = getattr(p, "ensure", None)
-            if fn is not None:
-                fn()
-
-    def stored_embedding(self, url: str, passage: str) -> Any:
-        for p in self.providers:
-            fn = getattr(p, "stored_embedding", None)
-            found = fn(url, passage) if fn is not None else None
-            if found is not None:
-                return found
-        return None
+            p.prepare()
 
     async def _one(self, provider: SearchProvider, query: str, max_results: int,
                    filters: SearchFilters | None) -> list[SearchResult]:

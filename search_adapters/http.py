@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from search_adapters.base import SearchError
+from search_adapters.base import SearchError, SearchProvider
 
 DEFAULT_TIMEOUT_S = 8.0
 
@@ -76,7 +76,7 @@ async def request_json(
     return body
 
 
-class KeyedProvider:
+class KeyedProvider(SearchProvider):
     """What the keyed HTTP providers share: the shared client, a key, a base URL and a timeout."""
 
     name = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from search_adapters.base import SearchError, SearchResult
+from search_adapters.base import SearchError, SearchProvider, SearchResult
 from search_adapters.filters import SearchFilters
 from search_adapters.http import iso_date, request_json
 
@@ -13,7 +13,7 @@ from search_adapters.http import iso_date, request_json
 TIME_RANGES = {"hour": "day", "day": "day", "week": "week", "month": "month", "year": "year"}
 
 
-class SearXNG:
+class SearXNG(SearchProvider):
     name = "searxng"
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, *, timeout_s: float = 8.0,

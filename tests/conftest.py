@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
+from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams
 from answer_engine.config import Settings, default_data_dir, load_settings
+from answer_engine.ingest import Ingestor
 from answer_engine.models import is_installed, model_file
-from search_adapters.local import LocalIndex
 
 TEST_MODEL = "smollm2-135m-instruct-q4_1"
 
 
-class FakeBackend:
+class FakeBackend(Backend):
     """Streams a scripted answer piece by piece; can fail mid-stream or hang; records what it saw."""
 
     name = "fake"
@@ -74,7 +74,7 @@ def fake_backend_cls() -> type[FakeBackend]:
 def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with the default corpus indexed once per session (the build takes seconds)."""
     d = tmp_path_factory.mktemp("data")
-    LocalIndex(d).ensure()
+    Ingestor(d).ensure()
     return d
 
 

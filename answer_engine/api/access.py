@@ -26,6 +26,12 @@ def new_key() -> str:
     return "ae-" + secrets.token_urlsafe(32)
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header; "" when the header is absent or another scheme."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else ""
+
+
 def key_allowed(presented: str, hashes: list[str]) -> bool:
     digest = hash_key(presented)
     # compare against every hash, in constant time each, so timing says nothing about which matched

@@ -9,7 +9,6 @@ Unknown fields are ignored, as OpenAI does; invalid values get a 400 that names 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -22,25 +21,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sse_starlette.sse import EventSourceResponse
 
-from answer_engine.api.drain import until_shutdown
-from starlette.background import BackgroundTask
-
+from answer_engine.api import streaming
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError, error_json
-from answer_engine.backends.base import ChatMessage
-from answer_engine.config import Settings
+from answer_engine.config import MAX_HISTORY_MESSAGES, MAX_STOP_SEQUENCES, MAX_TOKENS_CEILING, Settings
 from answer_engine.events import Event, EventType, Source
 from answer_engine.models import MODELS
-from answer_engine.pipeline import (
-    MAX_HISTORY_MESSAGES,
-    MAX_TOKENS_CEILING,
-    AskOptions,
-    AskRequest,
-    ContextSize,
-    Pipeline,
-    RequestError,
-)
+from answer_engine.pipeline import Pipeline
+from answer_engine.request import AskOptions, AskRequest, ChatMessage, ContextSize, RequestError
 from search_adapters.filters import Recency, SearchFilters
 
 log = logging.getLogger(__name__)
@@ -110,8 +98,8 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("stop")
     @classmethod
     def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > 4:
-            raise ValueError("at most 4 stop sequences")
+        if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
         return value
 
     @field_validator("search_after_date_filter", "search_before_date_filter")
@@ -300,14 +288,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
-    gate = request.app.state.backpressure
 
     if not body.stream:
         got = _Collector()
-        with gate.slot():
-            async with contextlib.aclosing(request.app.state.metrics.observe(pipeline.run(ask))) as events:
-                async for event in events:
-                    got.take(event)
+        for event in await streaming.collect(request, pipeline, ask):
+            got.take(event)
         if got.error is not None:
             raise APIError(_error_status(got.error.stage), f"{got.error.stage}: {got.error.message}")
         completion = ChatCompletion(
@@ -326,37 +311,28 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return {"data": json.dumps(payload, ensure_ascii=False)}
 
-    slot = gate.acquire()  # 503 + Retry-After when full, before anything streams
-
-    grace = request.app.state.settings.server.shutdown_grace_s
-
-    async def frames() -> AsyncIterator[dict[str, str]]:
+    async def frames(events: AsyncIterator[Event]) -> AsyncIterator[dict[str, str]]:
         got = _Collector()
         refs: dict[str, Any] = {"citations": [], "search_results": []}  # on the first chunk and again on the last
-        try:
-            async with contextlib.aclosing(request.app.state.metrics.observe(until_shutdown(pipeline.run(ask), grace))) as events:
-                async for event in events:
-                    got.take(event)
-                    if event.type == EventType.SOURCES:
-                        refs = {"citations": [s.url for s in got.sources],
-                                "search_results": [r.model_dump() for r in _search_results(got.sources)]}
-                        yield chunk({"role": "assistant", "content": ""}, **refs)
-                    elif event.type == EventType.DELTA:
-                        yield chunk({"content": event.text})
-                    elif event.type == EventType.DONE:
-                        extra: dict[str, Any] = {**refs, "usage": got.usage(ask).model_dump()}
-                        if body.return_related_questions:
-                            extra["related_questions"] = got.related
-                        yield chunk({}, event.finish_reason, **extra)
-                    elif event.type == EventType.ERROR:
-                        status = _error_status(event.stage)
-                        yield {"data": json.dumps(error_json(status, f"{event.stage}: {event.message}"))}
-                        break
-        except Exception as exc:  # the stream has begun: report it in-band, never drop the connection
-            log.exception("chat completion stream failed")
-            yield {"data": json.dumps(error_json(500, f"internal error: {type(exc).__name__}"))}
-        finally:
-            slot.release()
-        yield {"data": "[DONE]"}
+        async for event in events:
+            got.take(event)
+            if event.type == EventType.SOURCES:
+                refs = {"citations": [s.url for s in got.sources],
+                        "search_results": [r.model_dump() for r in _search_results(got.sources)]}
+                yield chunk({"role": "assistant", "content": ""}, **refs)
+            elif event.type == EventType.DELTA:
+                yield chunk({"content": event.text})
+            elif event.type == EventType.DONE:
+                extra: dict[str, Any] = {**refs, "usage": got.usage(ask).model_dump()}
+                if body.return_related_questions:
+                    extra["related_questions"] = got.related
+                yield chunk({}, event.finish_reason, **extra)
+            elif event.type == EventType.ERROR:
+                status = _error_status(event.stage)
+                yield {"data": json.dumps(error_json(status, f"{event.stage}: {event.message}"))}
+                return
 
-    return EventSourceResponse(frames(), ping=15, background=BackgroundTask(slot.release), shutdown_grace_period=grace + 2)
+    return streaming.stream(
+        request, pipeline, ask, frames=frames, last_frame={"data": "[DONE]"},
+        crash_frame=lambda exc: {"data": json.dumps(error_json(500, f"internal error: {type(exc).__name__}"))},
+    )

@@ -6,14 +6,13 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from answer_engine.request import ChatMessage
 
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=20000)
+__all__ = ["Backend", "BackendError", "ChatMessage", "GenerationParams", "StopTrimmer", "stream_from_thread"]
 
 
 class GenerationParams(BaseModel):
@@ -29,6 +28,9 @@ class BackendError(Exception):
 
 @runtime_checkable
 class Backend(Protocol):
+    """What the pipeline needs of a model runner. Backends subclass it, so the optional lifecycle
+    methods (``start``, ``close``, ``aclose``) have their defaults: nothing to load, nothing to free."""
+
     def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         """Yield the answer as text pieces. Closing the iterator stops generation."""
         ...
@@ -40,6 +42,18 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def info(self) -> dict[str, Any]: ...
+
+    async def start(self) -> None:
+        """Load the model (blocking work in a thread); called once before the first answer."""
+        return None
+
+    def close(self) -> None:
+        """Free what the backend holds (model memory, threads)."""
+        return None
+
+    async def aclose(self) -> None:
+        """Close from async code; backends holding async resources override this."""
+        self.close()
 
 
 class StopTrimmer:

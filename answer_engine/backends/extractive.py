@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from answer_engine.backends.base import ChatMessage, GenerationParams
+from answer_engine.backends.base import Backend, ChatMessage, GenerationParams
 from answer_engine.text import approx_tokens, split_sentences, terms
 
 _SOURCE_LINE = re.compile(r"^Source \[(\d+)\]: .*? — \S+ — (.*)$", re.MULTILINE)
@@ -20,7 +20,7 @@ _QUESTION = re.compile(r"^Question: (.*)$", re.MULTILINE)
 NOT_FOUND = "I could not find the answer in the sources."
 
 
-class ExtractiveBackend:
+class ExtractiveBackend(Backend):
     name = "extractive"
 
     def __init__(self, *, sentences: int = 2) -> None:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams, stream_from_thread
+from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams, stream_from_thread
 
 # The prompt is evaluated in chunks this long, with a look at the cancel flag between chunks:
 # llama.cpp cannot be interrupted inside a decode call, and a whole 512-token batch of the default
@@ -25,7 +25,7 @@ from answer_engine.backends.base import BackendError, ChatMessage, GenerationPar
 PREFILL_CHUNK = 64
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(Backend):
     name = "llamacpp"
 
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
+from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams
 from answer_engine.text import approx_tokens
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, base_url: str, model: str, *, api_key: str = "", timeout_s: float = 300.0,

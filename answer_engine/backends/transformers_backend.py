@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams, StopTrimmer, stream_from_thread
+from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams, StopTrimmer, stream_from_thread
 
 
 
@@ -23,7 +23,7 @@ def check_checkpoint(path: Path) -> None:
         raise BackendError(f"{path} is not a Hugging Face checkpoint (no config.json)")
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     name = "transformers"
 
     def __init__(self, checkpoint: Path, *, device: str | None = None, dtype: str = "auto") -> None:

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
+from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams
 
 
 def is_engine_dir(path: Path) -> bool:
@@ -42,7 +42,7 @@ def stop_token_ids(model_dir: Path, tokenizer: Any) -> list[int]:
     return sorted(set(ids))
 
 
-class TrtLlmBackend:
+class TrtLlmBackend(Backend):
     name = "trtllm"
 
     def __init__(self, model_dir: Path, *, tokenizer_dir: Path | None = None, max_batch_size: int = 16,

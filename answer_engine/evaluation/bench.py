@@ -23,7 +23,7 @@ from answer_engine.evaluation import qa, report
 from answer_engine.evaluation.load import ask_over_sse
 from answer_engine.evaluation.metrics import percentile
 from answer_engine.models import MODELS, is_installed
-from answer_engine.pipeline import AskRequest
+from answer_engine.request import AskRequest
 
 SEED = 20251123
 
@@ -49,8 +49,7 @@ async def overhead(settings: Settings, questions: list[dict[str, Any]], progress
     backend = pipeline.backend
     if not hasattr(backend, "raw_timing"):
         raise qa.EvalError(f"bench needs the llamacpp backend, not {settings.generation.backend}")
-    await backend.start()  # type: ignore[attr-defined]
-    await asyncio.to_thread(pipeline.search.ensure)  # type: ignore[attr-defined]
+    await pipeline.start()
     # warm-up: load the embedder and fill the page cache like a running service would have
     async for _ in pipeline.run(AskRequest(query=questions[0]["question"]), generate=False):
         pass

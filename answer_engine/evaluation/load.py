@@ -108,9 +108,8 @@ def run(settings: Settings, *, questions_file: Path, streams: int, duration_s: f
     questions = [q["question"] for q in qa.load_questions(questions_file)]
     settings.server.max_in_flight = max(settings.server.max_in_flight, streams)  # measure serving, not refusing
     pipeline = build_pipeline(settings)
-    ensure = getattr(pipeline.search, "ensure", None)
-    if ensure is not None:  # a fresh machine builds (and embeds) the index first: minutes, not a start-up timeout
-        ensure()
+    # a fresh machine builds (and embeds) the index first: minutes, not a start-up timeout
+    pipeline.search.prepare()
     app = create_app(settings, pipeline=pipeline)
     server = ServerThread(app)
     url = server.start()

@@ -21,7 +21,7 @@ from answer_engine.citations import MARKER_RE
 from answer_engine.config import Settings
 from answer_engine.evaluation.judge import support_score
 from answer_engine.evaluation.metrics import contains, exact_match, f1, percentile
-from answer_engine.pipeline import AskRequest, Pipeline
+from answer_engine.request import AskRequest
 from answer_engine.text import split_sentences, terms
 
 ABSTAIN_RE = re.compile(r"could not find|couldn't find|cannot find|no information|not (?:mentioned|stated|provided) in the sources",
@@ -95,25 +95,24 @@ async def evaluate(
     from tqdm import tqdm
 
     from answer_engine.backends import create_backend
-    from answer_engine.components import build_embedder, build_index
-    from search_adapters.local import LocalIndex, register_source
+    from answer_engine.backends.extractive import ExtractiveBackend
+    from answer_engine.components import build_embedder, build_pipeline
+    from answer_engine.ingest import register_source
 
     with contextlib.ExitStack() as stack:
         embedder = build_embedder(settings)
+        settings = settings.model_copy(deep=True)
+        settings.search.providers = ["local"]  # eval measures the local index
         if any("context" in q for q in questions):  # HotpotQA: index its own paragraphs privately
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ae-eval-")))
-            data_dir = tmp / "data"
-            register_source(data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
-            index = LocalIndex(data_dir, include_default_corpus=False, embedder=embedder,
-                               passage_words=settings.retrieval.chunk_words)
-        else:
-            index = build_index(settings, embedder)
-        index.ensure()
+            settings.data_dir = tmp / "data"
+            settings.search.include_default_corpus = False
+            register_source(settings.data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
         if generate and backend is None:
             backend = create_backend(settings)
-        if backend is not None and hasattr(backend, "start"):
-            await backend.start()  # type: ignore[attr-defined]
-        pipeline = Pipeline(settings, search=index, fetcher=index, backend=backend, embedder=embedder)  # type: ignore[arg-type]
+        # generate=False never calls a backend; the extractive one stands in without loading a model
+        pipeline = build_pipeline(settings, backend=backend or ExtractiveBackend(), embedder=embedder)
+        await pipeline.start()
         threshold = settings.citations.support_threshold
         records = []
         bar = tqdm(questions, desc="eval qa", unit="q", file=sys.stderr, disable=not progress)

@@ -14,7 +14,7 @@ from answer_engine.config import Settings
 from answer_engine.evaluation import report
 from answer_engine.evaluation.littleweb import little_web_app
 from answer_engine.evaluation.server import ServerThread
-from answer_engine.pipeline import AskRequest
+from answer_engine.request import AskRequest
 
 QUESTIONS = ["What causes tides on Earth?", "When did Mauna Loa last erupt?", "How do glaciers form?",
              "What is the largest coral reef system?", "What causes an aurora?"]
@@ -53,9 +53,7 @@ async def run(settings: Settings, *, report_to: str | None = None) -> tuple[dict
             pipeline = build_pipeline(web, backend=backend)
             if backend is None:
                 backend = pipeline.backend
-                start = getattr(backend, "start", None)
-                if start is not None:
-                    await start()
+                await backend.start()
             try:
                 cold.append(await _timed(pipeline, question))
                 warm.append(await _timed(pipeline, question))

@@ -6,7 +6,7 @@ import pytest
 
 from answer_engine.extract import ExtractionError, extract_page
 from answer_engine.fetch import FetchedPage
-from search_adapters.local import SHIPPED_CORPUS
+from answer_engine.ingest import SHIPPED_CORPUS
 
 EXTRACTION = Path(__file__).resolve().parents[3] / "shared" / "evaldata" / "extraction"
 

@@ -6,9 +6,10 @@ import pytest
 
 from answer_engine.components import build_pipeline
 from answer_engine.config import load_settings
+from answer_engine.backends.extractive import ExtractiveBackend as fake_backend
 from answer_engine.embeddings import Embedder
-from answer_engine.pipeline import AskRequest
-from search_adapters.local import register_source
+from answer_engine.request import AskRequest
+from answer_engine.ingest import register_source
 
 DOCS = [
     {"url": "https://pets.example/cats", "title": "Cats",
@@ -38,10 +39,7 @@ async def first_source(tmp_path, embedder, dense_weight):
     register_source(data, corpus)
     settings = load_settings(data_dir=data, search={"include_default_corpus": False},
                              retrieval={"dense_weight": dense_weight, "min_relative_score": 0.0, "max_passages": 1})
-    pipeline = build_pipeline(settings, backend=object())  # never called: generate=False
-    if pipeline.embedder is not None:
-        pipeline.embedder = embedder
-        pipeline.search.embedder = embedder
+    pipeline = build_pipeline(settings, backend=fake_backend(), embedder=embedder)  # never called: generate=False
     trace = {}
     async for _ in pipeline.run(AskRequest(query=QUESTION), trace=trace, generate=False):
         pass
@@ -52,6 +50,8 @@ async def test_dense_similarity_finds_what_words_miss(tmp_path, embedder):
     # BM25 sees only "eat" in both pages, twice each; the embedding knows felines are cats.
     url, pipeline = await first_source(tmp_path, embedder, 0.7)
     assert url == "https://pets.example/cats"
-    # passages were embedded when the index was built, not at question time
-    page_text = DOCS[0]["text"]
-    assert pipeline.search.stored_embedding("https://pets.example/cats", page_text) is not None
+    # passages were embedded when the index was built, and are looked up by id at question time
+    store = pipeline.selector.store
+    (passage,) = store.page_passages("https://pets.example/cats")
+    (vector,) = store.vectors([passage.id])
+    assert vector is not None and abs(float(vector @ embedder.encode([f"Cats. {passage.text}"])[0]) - 1) < 1e-4

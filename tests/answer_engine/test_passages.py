@@ -1,9 +1,17 @@
-from answer_engine.extract import ExtractedPage
-from answer_engine.passages import Passage, chunk_text, group_sources, hybrid_rerank, rank_passages, select_passages
+from answer_engine.passages import (
+    Passage,
+    ReadPage,
+    chunk_text,
+    group_sources,
+    hybrid_rerank,
+    page_passages,
+    rank_passages,
+    select_passages,
+)
 
 
-def page(url, text, title="T"):
-    return ExtractedPage(url=url, title=title, text=text, method="plain")
+def page(n, url, text, title="T", score=1.0):
+    return ReadPage(url=url, title=title, passages=page_passages(n, text, 90), score=score)
 
 
 def test_chunks_are_sentence_aligned_and_skip_crumbs():
@@ -16,9 +24,9 @@ def test_chunks_are_sentence_aligned_and_skip_crumbs():
 
 
 def test_rank_uses_bm25_and_page_score():
-    pages = [page("a", "Paris is the capital of France and its largest city by far."),
-             page("b", "The capital of France is Paris, a city on the Seine river in the north.")]
-    ranked = rank_passages("capital of France", pages, 90, page_scores=[1.0, 0.1])
+    pages = [page(0, "a", "Paris is the capital of France and its largest city by far.", score=1.0),
+             page(1, "b", "The capital of France is Paris, a city on the Seine river in the north.", score=0.1)]
+    ranked = rank_passages("capital of France", pages)
     assert ranked[0].page == 0  # equal BM25 terms: the better search hit wins
 
 
@@ -38,8 +46,16 @@ def test_hybrid_rerank_mixes_scaled_scores():
 
 
 def test_sources_numbered_by_best_passage():
-    pages = [page("a", "x"), page("b", "y")]
+    pages = [page(0, "a", "x"), page(1, "b", "y")]
+    pages[1].from_snippet = True
     chosen = [Passage(page=1, text="y1", score=3), Passage(page=0, text="x1", score=2), Passage(page=1, text="y0", score=1, order=-1)]
-    sources = group_sources(chosen, pages, set())
+    sources = group_sources(chosen, pages)
     assert [(s.n, s.url) for s in sources] == [(1, "b"), (2, "a")]
     assert sources[0].text == "y0 … y1"  # in page order
+    assert sources[0].from_snippet and not sources[1].from_snippet
+
+
+def test_a_short_document_is_one_passage_not_none():
+    assert chunk_text("Staff get 30 days of paid leave.", 90) == ["Staff get 30 days of paid leave."]
+    assert chunk_text("Title\nShort line one\nShort line two", 90) == ["Title Short line one Short line two"]
+    assert chunk_text("  \n ", 90) == []

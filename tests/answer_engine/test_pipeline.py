@@ -4,10 +4,11 @@ import asyncio
 
 import pytest
 
-from answer_engine.backends.base import ChatMessage
+from answer_engine.request import ChatMessage
 from answer_engine.components import build_pipeline
 from answer_engine.events import EventType
-from answer_engine.pipeline import NO_SOURCES_ANSWER, AskOptions, AskRequest
+from answer_engine.pipeline import NO_SOURCES_ANSWER
+from answer_engine.request import AskOptions, AskRequest
 from search_adapters.base import SearchError, SearchResult
 
 QUESTION = "What was Maria Curie the first female recipient of?"

@@ -146,13 +146,15 @@ async def test_a_provider_bug_is_contained():
         await MultiSearch([Broken()]).search("q", max_results=5)
 
 
-async def test_local_index_with_web_providers_keeps_its_extras(shared_data_dir):
+async def test_local_index_with_web_providers_is_prepared_through_the_fusion(shared_data_dir):
+    from answer_engine.text import terms
     from search_adapters.local import LocalIndex
 
-    index = LocalIndex(shared_data_dir)
+    prepared = []
+    index = LocalIndex(shared_data_dir / "index" / "local", analyzer=terms, refresh=lambda: prepared.append(1))
     multi = MultiSearch([index, Brave(client(handler("brave_ok.json")), "k")])
-    multi.ensure()
+    multi.prepare()
+    assert prepared  # start-up reaches the local index's builder through the fusion layer
     results = await multi.search("Warsaw capital of Poland", max_results=8)
     providers = {r.provider for r in results}
     assert providers == {"local", "brave"}
-    assert multi.stored_embedding("https://nowhere.example/", "x") is None

@@ -13,8 +13,8 @@ from answer_engine.components import build_pipeline
 from answer_engine.events import EventType
 from answer_engine.extract import extract_page
 from answer_engine.fetch import FetchedPage
-from answer_engine.pipeline import AskRequest
-from search_adapters.local import register_source
+from answer_engine.request import AskRequest
+from answer_engine.ingest import register_source
 
 pytestmark = pytest.mark.security
 

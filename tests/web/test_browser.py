@@ -12,7 +12,7 @@ import pytest
 
 from answer_engine.api.app import create_app
 from answer_engine.components import build_pipeline
-from search_adapters.local import register_source
+from answer_engine.ingest import register_source
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

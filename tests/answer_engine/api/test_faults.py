@@ -21,8 +21,8 @@ async def test_redis_down_and_restarted_mid_run(settings, redis_proxy, fake_back
     s = load_settings(data_dir=settings.data_dir, redis_url=url_redis, retrieval={"dense_weight": 0.0},
                       server={"rate_limit_per_min": 6000, "rate_limit_burst": 100})
     pipeline = build_pipeline(s, backend=fake_backend_cls(["Marie Curie won the Nobel Prize [1]."]))
-    assert isinstance(pipeline.cache, RedisCache)
-    pipeline.cache.backoff_s = 0.5
+    assert isinstance(pipeline.reader.cache, RedisCache)
+    pipeline.reader.cache.backoff_s = 0.5
     url = await asyncio.to_thread(serve, create_app(s, pipeline=pipeline))
     questions = ["Who was Marie Curie?", "What is oxygen?", "Where is Warsaw?"]
     async with httpx.AsyncClient(timeout=30) as client:
@@ -31,16 +31,16 @@ async def test_redis_down_and_restarted_mid_run(settings, redis_proxy, fake_back
                 return [(await ask_over_sse(client, url, q))["outcome"] for q in questions]
 
         assert await round_() == ["ok"] * 3
-        hits_before = pipeline.cache.hits
+        hits_before = pipeline.reader.cache.hits
         await redis_proxy.stop()  # Redis gone: rate limits fall back in-process, the cache misses
         assert await round_() == ["ok"] * 3
-        assert pipeline.cache.errors >= 1
+        assert pipeline.reader.cache.errors >= 1
         r = await client.get(f"{url}/v1/models")
         assert r.status_code == 200 and "x-ratelimit-remaining" in r.headers
         await redis_proxy.start()  # back
         await asyncio.sleep(0.6)
         assert await round_() == ["ok"] * 3
-        assert pipeline.cache.hits > hits_before  # pages cached before the outage are read from Redis again
+        assert pipeline.reader.cache.hits > hits_before  # pages cached before the outage are read from Redis again
     await pipeline.aclose()
 
 

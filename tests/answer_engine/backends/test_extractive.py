@@ -2,7 +2,7 @@ from answer_engine.backends.base import Backend, GenerationParams
 from answer_engine.backends.extractive import NOT_FOUND, ExtractiveBackend
 from answer_engine.components import build_pipeline
 from answer_engine.events import EventType
-from answer_engine.pipeline import AskRequest
+from answer_engine.request import AskRequest
 
 
 async def test_quotes_the_best_sentence_with_its_source(settings):

@@ -71,7 +71,7 @@ async def test_engine_directory_loads_with_the_tensorrt_engine_class(fake_tensor
 
 async def test_runs_under_the_real_pipeline(fake_tensorrt_llm, tiny_checkpoint, settings):
     from answer_engine.components import build_pipeline
-    from answer_engine.pipeline import AskRequest
+    from answer_engine.request import AskRequest
 
     pipeline = build_pipeline(settings, backend=TrtLlmBackend(tiny_checkpoint))
     events = [e async for e in pipeline.run(AskRequest(query="Who was Marie Curie?"))]

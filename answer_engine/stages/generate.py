@@ -1,0 +1,117 @@
+"""generate: the chat-templated prompt with the numbered sources, streamed from the backend through
+the cite stage; then, when asked, related questions from a short second generation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+
+from answer_engine.backends.base import Backend, BackendError, GenerationParams
+from answer_engine.config import Settings
+from answer_engine.events import CitationsEvent, DeltaEvent
+from answer_engine.prompt import STOP_STRINGS, build_messages, build_no_search_messages, build_related_messages
+from answer_engine.stages.cite import Citer
+from answer_engine.stages.state import RunState, StageError
+
+log = logging.getLogger(__name__)
+
+RELATED_MAX = 3
+RELATED_MAX_TOKENS = 96
+
+
+def params_for(state: RunState, settings: Settings) -> GenerationParams:
+    options, gen = state.request.options, settings.generation
+    return GenerationParams(
+        max_tokens=options.max_tokens or gen.max_tokens,
+        temperature=gen.temperature if options.temperature is None else options.temperature,
+        top_p=options.top_p or gen.top_p,
+        stop=[*STOP_STRINGS, *options.stop],
+    )
+
+
+async def generate(
+    state: RunState, backend: Backend, settings: Settings, *, searched: bool
+) -> AsyncIterator[DeltaEvent | CitationsEvent]:
+    """Deltas as the answer streams (markers checked), then the citations event.
+    Raises StageError("generate", ...) on a backend failure or timeout."""
+    request, timings = state.request, state.timings
+    if searched:
+        state.messages = build_messages(request.query, state.sources, request.history,
+                                        instructions=request.options.instructions)
+    else:
+        state.messages = build_no_search_messages(request.query, request.history,
+                                                  instructions=request.options.instructions)
+    state.trace["messages"] = state.messages
+    params = params_for(state, settings)
+    state.trace["params"] = params
+    citer = Citer(state.sources, threshold=settings.citations.support_threshold)
+    timeout_s = settings.generation.timeout_s
+    raw: list[str] = []
+    try:
+        timings.prompt_tokens = await asyncio.to_thread(backend.count_prompt_tokens, state.messages)
+        t = time.perf_counter()
+        t_first: float | None = None
+        async with asyncio.timeout(timeout_s):
+            async with contextlib.aclosing(backend.stream(state.messages, params)) as stream:  # type: ignore[type-var]
+                async for piece in stream:
+                    if t_first is None:
+                        t_first = time.perf_counter()
+                        timings.ttft_ms = state.ms_since(t)
+                    raw.append(piece)
+                    if delta := citer.feed(piece):
+                        yield delta
+        t_end = time.perf_counter()
+    except TimeoutError:
+        raise StageError("generate", f"the model did not finish within {timeout_s:g}s") from None
+    except BackendError as exc:
+        raise StageError("generate", str(exc)) from exc
+    except Exception as exc:
+        log.exception("generation failed")
+        raise StageError("generate", f"generation failed: {type(exc).__name__}: {exc}") from exc
+    if tail := citer.finish():
+        yield tail
+    timings.generation_ms = round((t_end - t) * 1000, 1)
+    timings.completion_tokens = await asyncio.to_thread(backend.count_tokens, "".join(raw))
+    if t_first is not None and timings.completion_tokens > 1 and t_end > t_first:
+        timings.tokens_per_s = round((timings.completion_tokens - 1) / (t_end - t_first), 2)
+    state.trace["answer"] = citer.text
+    yield citer.citations()
+
+
+def parse_related(text: str, *, exclude: str = "") -> list[str]:
+    """Lines that are questions, without numbering or bullets, de-duplicated, at most three."""
+    seen = {exclude.strip().lower()}
+    out: list[str] = []
+    for line in text.splitlines():
+        q = re.sub(r"^\s*(?:[-*•]|\d+[.)]|Q\d*[:.])\s*", "", line).strip().strip('"').strip()
+        if not q.endswith("?") or not 8 <= len(q) <= 200 or q.lower() in seen:
+            continue
+        seen.add(q.lower())
+        out.append(q)
+        if len(out) == RELATED_MAX:
+            break
+    return out
+
+
+async def related_questions(state: RunState, backend: Backend, answer: str, settings: Settings) -> list[str]:
+    """A short second generation; a failure here costs the suggestions, never the answer."""
+    question = state.request.query
+    if not state.request.options.related_questions or not answer.strip():
+        return []
+    t = time.perf_counter()
+    messages = build_related_messages(question, answer)
+    params = GenerationParams(max_tokens=RELATED_MAX_TOKENS, temperature=0.0, top_p=1.0)
+    pieces: list[str] = []
+    try:
+        async with asyncio.timeout(settings.generation.timeout_s / 2):
+            async with contextlib.aclosing(backend.stream(messages, params)) as stream:  # type: ignore[type-var]
+                async for piece in stream:
+                    pieces.append(piece)
+    except Exception as exc:
+        log.warning("related questions failed: %s", exc)
+    state.timings.related_ms = state.ms_since(t)
+    return parse_related("".join(pieces), exclude=question)

@@ -1,0 +1,65 @@
+"""select: rank the passages of the pages read (BM25 over the candidates, weighted by the page's
+search score, mixed with embedding similarity), keep the best that fit the token budget, and
+number them as sources.
+
+Embeddings of stored passages come from the index by passage id; passages of pages read just now
+are embedded here, but only the best BM25 candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from answer_engine.config import RetrievalSettings
+from answer_engine.embeddings import Embedder, passage_input
+from answer_engine.passages import Passage, ReadPage, SourceDoc, group_sources, hybrid_rerank, rank_passages, select_passages
+from answer_engine.stages.state import RunState
+from search_adapters.base import PassageStore
+
+DENSE_ON_THE_FLY = 32  # passages of pages outside the index embedded per question, best BM25 first
+# search_context_size -> (share of the configured passages, share of the token budget)
+CONTEXT_SIZES: dict[str, tuple[float, float]] = {"low": (0.4, 0.5), "medium": (1.0, 1.0), "high": (2.0, 2.0)}
+
+
+class Selector:
+    def __init__(self, settings: RetrievalSettings, *, embedder: Embedder | None = None,
+                 store: PassageStore | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder if settings.dense_weight > 0 else None
+        self.store = store
+
+    async def select(self, state: RunState) -> list[SourceDoc]:
+        t = time.perf_counter()
+        cfg = self.settings
+        pages, query = state.pages, state.query
+        share_passages, share_budget = CONTEXT_SIZES[state.request.options.search_context_size]
+        ranked = await asyncio.to_thread(rank_passages, query, pages) if pages else []
+        if self.embedder is not None and ranked:
+            dense = await asyncio.to_thread(self._dense_scores, query, pages, ranked)
+            ranked = hybrid_rerank(ranked, dense, [p.score for p in pages], weight=cfg.dense_weight)
+        state.chosen = select_passages(
+            ranked, max_passages=max(1, round(cfg.max_passages * share_passages)),
+            token_budget=int(cfg.context_tokens * share_budget), min_relative_score=cfg.min_relative_score,
+        )
+        state.sources = group_sources(state.chosen, pages)
+        state.timings.select_ms = state.ms_since(t)
+        state.trace.update(chosen=state.chosen, sources=state.sources)
+        return state.sources
+
+    def _dense_scores(self, query: str, pages: list[ReadPage], ranked: list[Passage]) -> list[float]:
+        """Cosine similarity of each passage to the question."""
+        assert self.embedder is not None
+        q = self.embedder.encode([query])[0]
+        vectors: list[Any] = [None] * len(ranked)
+        stored = [i for i, p in enumerate(ranked) if p.id is not None]
+        if stored and self.store is not None:
+            for i, v in zip(stored, self.store.vectors([ranked[i].id for i in stored])):  # type: ignore[misc]
+                vectors[i] = v
+        missing = [i for i, v in enumerate(vectors) if v is None][:DENSE_ON_THE_FLY]
+        if missing:
+            fresh = self.embedder.encode([passage_input(pages[ranked[i].page].title, ranked[i].text) for i in missing])
+            for i, v in zip(missing, fresh):
+                vectors[i] = v
+        return [float(v @ q) if v is not None else 0.0 for v in vectors]
