@@ -7,4 +7,6 @@ serve:
 
 test:
 	@scripts/setup.sh test
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/python -m pytest -q

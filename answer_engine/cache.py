@@ -60,8 +60,14 @@ class MemoryCache:
 
 
 class RedisCache:
-    def __init__(self, url: str, *, prefix: str = "ae:cache:", timeout_s: float = REDIS_TIMEOUT_S,
-                 backoff_s: float = REDIS_BACKOFF_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "ae:cache:",
+        timeout_s: float = REDIS_TIMEOUT_S,
+        backoff_s: float = REDIS_BACKOFF_S,
+    ) -> None:
         import redis.asyncio as redis
 
         self.client = redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
@@ -78,8 +84,13 @@ class RedisCache:
     def _failed(self, op: str, exc: Exception) -> None:
         self.errors += 1
         self._down_until = time.monotonic() + self.backoff_s
-        log.warning("cache %s failed (%s: %s); going without Redis for %gs", op, type(exc).__name__, exc,
-                    self.backoff_s)
+        log.warning(
+            "cache %s failed (%s: %s); going without Redis for %gs",
+            op,
+            type(exc).__name__,
+            exc,
+            self.backoff_s,
+        )
 
     async def get(self, namespace: str, key: str) -> Any | None:
         raw = None
@@ -101,7 +112,9 @@ class RedisCache:
         if not self._available():
             return
         try:
-            await self.client.set(f"{self.prefix}{namespace}:{key}", json.dumps(value), px=max(1, int(ttl_s * 1000)))
+            await self.client.set(
+                f"{self.prefix}{namespace}:{key}", json.dumps(value), px=max(1, int(ttl_s * 1000))
+            )
         except Exception as exc:
             self._failed("write", exc)
 

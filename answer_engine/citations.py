@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from answer_engine.text import terms
 
 MARKER_RE = re.compile(
-    r"\[\s*(?:(?:citations?|sources?|refs?)\s*[:#]?\s*)?(\d{1,3}(?:\s*(?:,|;|-|–|and)\s*\d{1,3})*)\s*\]", re.IGNORECASE
+    r"\[\s*(?:(?:citations?|sources?|refs?)\s*[:#]?\s*)?(\d{1,3}(?:\s*(?:,|;|-|–|and)\s*\d{1,3})*)\s*\]",
+    re.IGNORECASE,
 )
 MARKER_PREFIX_RE = re.compile(r"\[\s*(?:(?:citations?|sources?|refs?)\s*[:#]?\s*)?[\d\s,;–-]*", re.IGNORECASE)
 MAX_MARKER_CHARS = 32
@@ -220,7 +221,9 @@ class CitationStream:
             needle = " ".join(sentence.lower().strip(" *_\"'`:-").split())
             if len(needle) < 2:
                 return []
-            found = [n for n, text in self._lower.items() if re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text)]
+            found = [
+                n for n, text in self._lower.items() if re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text)
+            ]
             return found[:1]
         scores = {n: support(sent_terms, t) for n, t in self._terms.items()}
         kept = [n for n in markers if scores[n] >= self.keep_threshold]

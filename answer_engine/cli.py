@@ -12,20 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from answer_engine import __version__
-from answer_engine.config import ConfigError, Settings, load_settings
+from answer_engine.cli_base import EXIT_ERROR, CommandError, _settings
+from answer_engine.cli_measure import cmd_bench, cmd_eval, cmd_load
+from answer_engine.config import ConfigError, Settings
 
-EXIT_ERROR = 1
-
-
-class CommandError(Exception):
-    """A one-line message for the user, and a non-zero exit."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    if getattr(args, "model", None):  # a flag on the command line beats the environment and the file
-        settings.generation.model = args.model
-    return settings
+__all__ = ["CommandError", "main"]
 
 
 # ----------------------------------------------------------------------------- serve
@@ -41,11 +32,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.server.port
     from answer_engine import logs
 
-    print(f"answer-engine {__version__}: open http://{host}:{port}/ (API: POST /api/ask, /v1/chat/completions)", flush=True)
+    print(
+        f"answer-engine {__version__}: open http://{host}:{port}/ (API: POST /api/ask, /v1/chat/completions)",
+        flush=True,
+    )
     logs.configure(logging.INFO)
     # uvicorn stops accepting, then waits for streams: ours end by themselves within the grace period
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None,
-                timeout_graceful_shutdown=int(settings.server.shutdown_grace_s) + 5)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.server.shutdown_grace_s) + 5,
+    )
     return 0
 
 
@@ -59,7 +58,9 @@ async def _ask(settings: Settings, question: str, as_json: bool) -> int:
     try:
         request = AskRequest(query=question)
     except ValueError as exc:  # pydantic's ValidationError: too long, blank
-        raise CommandError(f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from exc
+        raise CommandError(
+            f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}"
+        ) from exc
     try:
         pipeline = build_pipeline(settings)
     except ConfigError as exc:
@@ -105,16 +106,21 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
                 if not as_json:
                     t = event.timings
                     print(
-                        f"\n(search {t.search_ms:.0f} ms · fetch {t.fetch_ms:.0f} ms · extract {t.extract_ms:.0f} ms · "
-                        f"select {t.select_ms:.0f} ms · prompt {t.prompt_tokens} tokens · first token {t.ttft_ms:.0f} ms · "
-                        f"{t.completion_tokens} tokens at {t.tokens_per_s:.1f}/s · total {t.total_ms / 1000:.1f} s)",
+                        f"\n(search {t.search_ms:.0f} ms · fetch {t.fetch_ms:.0f} ms · "
+                        f"extract {t.extract_ms:.0f} ms · select {t.select_ms:.0f} ms · "
+                        f"prompt {t.prompt_tokens} tokens · first token {t.ttft_ms:.0f} ms · "
+                        f"{t.completion_tokens} tokens at {t.tokens_per_s:.1f}/s · "
+                        f"total {t.total_ms / 1000:.1f} s)",
                         file=sys.stderr,
                     )
             elif event.type == "error":
                 raise CommandError(f"{event.stage}: {event.message}")
     if as_json:
-        json.dump({"answer": "".join(answer), "citations": citations, "sources": sources, "timings": timings}, out,
-                  ensure_ascii=False)
+        json.dump(
+            {"answer": "".join(answer), "citations": citations, "sources": sources, "timings": timings},
+            out,
+            ensure_ascii=False,
+        )
         out.write("\n")
     return 0
 
@@ -122,7 +128,7 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question).strip()
     if not question:
-        raise CommandError("give a question, e.g. answer-engine ask \"What is a prime number?\"")
+        raise CommandError('give a question, e.g. answer-engine ask "What is a prime number?"')
     return asyncio.run(_ask(_settings(args), question, args.json))
 
 
@@ -163,7 +169,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.json:
         print(info.model_dump_json())
     else:
-        print(f"indexed {info.pages} pages ({info.passages} passages) from {len(info.sources)} source(s) into {info.path}")
+        print(
+            f"indexed {info.pages} pages ({info.passages} passages) from {len(info.sources)} source(s) "
+            f"into {info.path}"
+        )
         for s in info.sources:
             print(f"  {s}")
     return 0
@@ -198,97 +207,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- eval
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from answer_engine.evaluation import commands
-    from answer_engine.evaluation.qa import EvalError
-
-    try:
-        if args.kind == "qa":
-            settings = _settings(args)
-            summary, out = commands.eval_qa(settings, Path(args.questions), limit=args.limit,
-                                            generate=not args.no_generate, report_to=args.report)
-        elif args.kind == "extraction":
-            summary, out = commands.eval_extraction(Path(args.data), report_to=args.report)
-        else:
-            summary, out = commands.eval_judge(Path(args.claims), report_to=args.report)
-    except EvalError as exc:
-        raise CommandError(str(exc)) from exc
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:22} {value}")
-    print(f"report: {out}", file=sys.stderr)
-    return 0
-
-
-# ----------------------------------------------------------------------------- bench
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from answer_engine.evaluation import bench
-    from answer_engine.evaluation.qa import EvalError
-
-    settings = _settings(args)
-    if args.max_tokens:
-        settings.generation.max_tokens = args.max_tokens
-    if args.web:
-        from answer_engine.evaluation import webstages
-
-        summary, out = asyncio.run(webstages.run(settings, report_to=args.report))
-        print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
-        print(f"report: {out}", file=sys.stderr)
-        return 0
-    try:
-        levels = [int(x) for x in args.concurrency.split(",") if x.strip()] if args.concurrency else []
-    except ValueError as exc:
-        raise CommandError("--concurrency takes numbers like 1,2,4,8") from exc
-    if any(not 1 <= x <= 32 for x in levels):
-        raise CommandError("--concurrency levels must be between 1 and 32")
-    models = [m.strip() for m in args.models.split(",")] if args.models else None
-    try:
-        summary, out = bench.run(settings, questions_file=Path(args.questions), n=args.n, levels=levels, models=models,
-                                 quality_n=args.quality_n, report_to=args.report)
-    except EvalError as exc:
-        raise CommandError(str(exc)) from exc
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key in ("overhead_ratio", "decode_ratio", "ttft_ms_p50", "raw_ttft_ms_p50", "tokens_per_s", "raw_tokens_per_s"):
-            print(f"{key:18} {summary[key]}")
-        for row in summary.get("concurrency", []):
-            print(f"streams={row['streams']}: {row}")
-        if "recommended_default" in summary:
-            print(f"recommended default model: {summary['recommended_default']}")
-    print(f"report: {out}", file=sys.stderr)
-    return 0
-
-
-# ----------------------------------------------------------------------------- load
-
-
-def cmd_load(args: argparse.Namespace) -> int:
-    from answer_engine.evaluation import load
-    from answer_engine.evaluation.qa import EvalError
-
-    settings = _settings(args)
-    settings.generation.backend = args.backend
-    if not 1 <= args.streams <= 256 or not 1 <= args.duration <= 3600:
-        raise CommandError("--streams must be 1..256 and --duration 1..3600 seconds")
-    try:
-        summary, out = load.run(settings, questions_file=Path(args.questions), streams=args.streams,
-                                duration_s=args.duration, report_to=args.report)
-    except EvalError as exc:
-        raise CommandError(str(exc)) from exc
-    print(json.dumps(summary) if args.json else "\n".join(f"{k:16} {v}" for k, v in summary.items()))
-    print(f"report: {out}", file=sys.stderr)
-    lost = summary["lost"] + summary["truncated"] + summary["error"] + summary["error_event"]
-    return 0 if lost == 0 else EXIT_ERROR
-
-
 # ----------------------------------------------------------------------------- keys
 
 
@@ -310,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML settings file (default: configs/default.toml)")
 
-    parser = argparse.ArgumentParser(prog="answer-engine", description="Search, read, and answer with citations.")
+    parser = argparse.ArgumentParser(
+        prog="answer-engine", description="Search, read, and answer with citations."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -322,57 +242,90 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", parents=[common], help="answer one question from the terminal")
     p.add_argument("question", nargs="+", help="the question")
-    p.add_argument("--json", action="store_true", help="print one JSON object: answer, citations, sources, timings")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object: answer, citations, sources, timings"
+    )
     p.add_argument("--model", help="model name or GGUF path (overrides the config)")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("providers", parents=[common], help="list the search providers: which are enabled, and why not")
+    p = sub.add_parser(
+        "providers", parents=[common], help="list the search providers: which are enabled, and why not"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_providers)
 
-    p = sub.add_parser("index", parents=[common], help="add a folder (.html/.md/.txt) or a JSONL {url,title,text} to the local index")
+    p = sub.add_parser(
+        "index",
+        parents=[common],
+        help="add a folder (.html/.md/.txt) or a JSONL {url,title,text} to the local index",
+    )
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--remove", metavar="PATH", help="stop indexing a registered path")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if nothing changed")
     p.add_argument("--json", action="store_true", help="print the index summary as JSON")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("eval", help="measure answer quality, extraction, or the citation judge; writes a report")
+    p = sub.add_parser(
+        "eval", help="measure answer quality, extraction, or the citation judge; writes a report"
+    )
     eval_sub = p.add_subparsers(dest="kind", required=True)
     shared = "../shared/evaldata"
     e = eval_sub.add_parser("qa", parents=[common], help="questions through the real pipeline")
-    e.add_argument("--questions", default=f"{shared}/squad/questions.jsonl", metavar="FILE.jsonl",
-                   help="SQuAD or HotpotQA format: question, answers")
+    e.add_argument(
+        "--questions",
+        default=f"{shared}/squad/questions.jsonl",
+        metavar="FILE.jsonl",
+        help="SQuAD or HotpotQA format: question, answers",
+    )
     e.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     e.add_argument("--no-generate", action="store_true", help="stop after passage selection (retrieval only)")
     e.add_argument("--model", help="model name or GGUF path (overrides the config)")
-    e = eval_sub.add_parser("extraction", help="main-text extraction on the article-extraction benchmark format")
-    e.add_argument("--data", default=f"{shared}/extraction", metavar="DIR", help="gzipped HTML + ground-truth.json")
-    e = eval_sub.add_parser("judge", help="agreement of the citation-support judge with ExpertQA's human labels")
+    e = eval_sub.add_parser(
+        "extraction", help="main-text extraction on the article-extraction benchmark format"
+    )
+    e.add_argument(
+        "--data", default=f"{shared}/extraction", metavar="DIR", help="gzipped HTML + ground-truth.json"
+    )
+    e = eval_sub.add_parser(
+        "judge", help="agreement of the citation-support judge with ExpertQA's human labels"
+    )
     e.add_argument("--claims", default=f"{shared}/expertqa/claims.jsonl", metavar="FILE.jsonl")
     for e in eval_sub.choices.values():
         e.add_argument("--json", action="store_true", help="print one JSON object")
         e.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/<kind>-<time>)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", parents=[common], help="per-stage latency, overhead vs raw llama.cpp, concurrency, models")
+    p = sub.add_parser(
+        "bench", parents=[common], help="per-stage latency, overhead vs raw llama.cpp, concurrency, models"
+    )
     p.add_argument("--questions", default=f"{shared}/squad/questions.jsonl", metavar="FILE.jsonl")
     p.add_argument("--n", type=int, default=8, help="questions for the latency/overhead part (default 8)")
     p.add_argument("--concurrency", default="1,2,4,8", help="simultaneous streams per level; empty to skip")
     p.add_argument("--models", help="compare models on quality and speed: names, or 'all' installed ones")
-    p.add_argument("--quality-n", type=int, default=20, help="questions per model in the comparison (default 20)")
+    p.add_argument(
+        "--quality-n", type=int, default=20, help="questions per model in the comparison (default 20)"
+    )
     p.add_argument("--max-tokens", type=int, help="cap the answer length for the run")
-    p.add_argument("--web", action="store_true",
-                   help="only: per-stage time of questions answered from web pages (a local SearXNG-format server)")
+    p.add_argument(
+        "--web",
+        action="store_true",
+        help="only: per-stage time of questions answered from web pages (a local SearXNG-format server)",
+    )
     p.add_argument("--model", help="model name or GGUF path (overrides the config)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/bench-<time>)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("load", parents=[common], help="bounded load test on 127.0.0.1 (fast backend); fails if a stream is lost")
+    p = sub.add_parser(
+        "load",
+        parents=[common],
+        help="bounded load test on 127.0.0.1 (fast backend); fails if a stream is lost",
+    )
     p.add_argument("--streams", type=int, default=32, help="concurrent streams (default 32)")
     p.add_argument("--duration", type=float, default=60, help="seconds of soak (default 60)")
-    p.add_argument("--backend", default="extractive", choices=["extractive", "llamacpp"], help="default: extractive")
+    p.add_argument(
+        "--backend", default="extractive", choices=["extractive", "llamacpp"], help="default: extractive"
+    )
     p.add_argument("--questions", default=f"{shared}/squad/questions.jsonl", metavar="FILE.jsonl")
     p.add_argument("--json", action="store_true")
     p.add_argument("--report", metavar="DIR")
@@ -382,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["new"])
     p.set_defaults(func=cmd_keys)
 
-    p = sub.add_parser("models", parents=[common], help="list, pull (download from the registry and verify) models")
+    p = sub.add_parser(
+        "models", parents=[common], help="list, pull (download from the registry and verify) models"
+    )
     p.add_argument("action", nargs="?", choices=["list", "pull", "path"], help="default: list")
     p.add_argument("name", nargs="?", help="model name (default: the configured model)")
     p.add_argument("--force", action="store_true", help="pull again even if installed")

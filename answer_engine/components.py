@@ -24,12 +24,20 @@ WEB_PROVIDERS = ("searxng", "brave", "tavily", "google", "ddgs")
 
 
 def build_embedder(settings: Settings) -> Embedder | None:
-    return Embedder(threads=settings.generation.n_threads or None) if settings.retrieval.dense_weight > 0 else None
+    return (
+        Embedder(threads=settings.generation.n_threads or None)
+        if settings.retrieval.dense_weight > 0
+        else None
+    )
 
 
 def build_ingestor(settings: Settings, embedder: Embedder | None = None) -> Ingestor:
-    return Ingestor(settings.data_dir, include_default_corpus=settings.search.include_default_corpus,
-                    embedder=embedder, passage_words=settings.retrieval.chunk_words)
+    return Ingestor(
+        settings.data_dir,
+        include_default_corpus=settings.search.include_default_corpus,
+        embedder=embedder,
+        passage_words=settings.retrieval.chunk_words,
+    )
 
 
 def build_index(ingestor: Ingestor) -> LocalIndex:
@@ -47,8 +55,13 @@ class ProviderStatus:
 def _credentials(settings: Settings) -> dict[str, str]:
     """Keys and URLs as configured (config.py also read them from their usual environment names)."""
     s = settings.search
-    return {"searxng_url": s.searxng_url, "brave_api_key": s.brave_api_key, "tavily_api_key": s.tavily_api_key,
-            "google_api_key": s.google_api_key, "google_cx": s.google_cx}
+    return {
+        "searxng_url": s.searxng_url,
+        "brave_api_key": s.brave_api_key,
+        "tavily_api_key": s.tavily_api_key,
+        "google_api_key": s.google_api_key,
+        "google_cx": s.google_cx,
+    }
 
 
 def provider_statuses(settings: Settings) -> list[ProviderStatus]:
@@ -61,22 +74,33 @@ def provider_statuses(settings: Settings) -> list[ProviderStatus]:
             "local": None,
             "searxng": None if creds["searxng_url"] else "no URL (search.searxng_url or SEARXNG_URL)",
             "brave": None if creds["brave_api_key"] else "no API key (search.brave_api_key or BRAVE_API_KEY)",
-            "tavily": None if creds["tavily_api_key"] else "no API key (search.tavily_api_key or TAVILY_API_KEY)",
-            "google": None if creds["google_api_key"] and creds["google_cx"] else
-            "needs an API key and an engine id (GOOGLE_API_KEY and GOOGLE_CSE_ID)",
+            "tavily": None
+            if creds["tavily_api_key"]
+            else "no API key (search.tavily_api_key or TAVILY_API_KEY)",
+            "google": None
+            if creds["google_api_key"] and creds["google_cx"]
+            else "needs an API key and an engine id (GOOGLE_API_KEY and GOOGLE_CSE_ID)",
             "ddgs": None,
         }[name]
         if name not in chosen:
-            out.append(ProviderStatus(name, False, "not in search.providers" + (f"; also {missing}" if missing else "")))
+            out.append(
+                ProviderStatus(
+                    name, False, "not in search.providers" + (f"; also {missing}" if missing else "")
+                )
+            )
         elif missing:
             out.append(ProviderStatus(name, False, missing))
         else:
-            why = {"local": "the local index", "ddgs": "no key needed (DuckDuckGo through ddgs)"}.get(name, "configured")
+            why = {"local": "the local index", "ddgs": "no key needed (DuckDuckGo through ddgs)"}.get(
+                name, "configured"
+            )
             out.append(ProviderStatus(name, True, why))
     return out
 
 
-def build_search(settings: Settings, index: LocalIndex | None, client: Any) -> tuple[SearchProvider, list[str]]:
+def build_search(
+    settings: Settings, index: LocalIndex | None, client: Any
+) -> tuple[SearchProvider, list[str]]:
     """The configured providers as one (fused when several), and the names enabled."""
     from search_adapters.brave import Brave
     from search_adapters.duckduckgo import DuckDuckGo
@@ -101,22 +125,38 @@ def build_search(settings: Settings, index: LocalIndex | None, client: Any) -> t
         elif name == "searxng":
             providers.append(SearXNG(client, creds["searxng_url"], timeout_s=timeout))
         elif name == "brave":
-            providers.append(Brave(client, creds["brave_api_key"], base_url=s.brave_base_url, timeout_s=timeout))
+            providers.append(
+                Brave(client, creds["brave_api_key"], base_url=s.brave_base_url, timeout_s=timeout)
+            )
         elif name == "tavily":
-            providers.append(Tavily(client, creds["tavily_api_key"], base_url=s.tavily_base_url, timeout_s=timeout))
+            providers.append(
+                Tavily(client, creds["tavily_api_key"], base_url=s.tavily_base_url, timeout_s=timeout)
+            )
         elif name == "google":
-            providers.append(GoogleCSE(client, creds["google_api_key"], creds["google_cx"], base_url=s.google_base_url,
-                                       timeout_s=timeout))
+            providers.append(
+                GoogleCSE(
+                    client,
+                    creds["google_api_key"],
+                    creds["google_cx"],
+                    base_url=s.google_base_url,
+                    timeout_s=timeout,
+                )
+            )
         elif name == "ddgs":
             providers.append(DuckDuckGo(timeout_s=timeout, region=s.ddgs_region))
     if providers == [index]:
         return index, enabled  # the embedded default: no fusion layer needed
-    return MultiSearch(providers, deadline_s=s.deadline_s, breaker_failures=s.breaker_failures,
-                       breaker_cooldown_s=s.breaker_cooldown_s), enabled
+    return MultiSearch(
+        providers,
+        deadline_s=s.deadline_s,
+        breaker_failures=s.breaker_failures,
+        breaker_cooldown_s=s.breaker_cooldown_s,
+    ), enabled
 
 
-def build_pipeline(settings: Settings, *, backend: Backend | None = None,
-                   embedder: Embedder | None = None) -> Pipeline:
+def build_pipeline(
+    settings: Settings, *, backend: Backend | None = None, embedder: Embedder | None = None
+) -> Pipeline:
     """The configured pipeline. ``backend``/``embedder``: use these instead of building them."""
     import httpx
 
@@ -132,17 +172,23 @@ def build_pipeline(settings: Settings, *, backend: Backend | None = None,
     if web:
         # Providers' own APIs are operator-configured endpoints (a SearXNG on the LAN is normal): their
         # client is not behind the SSRF guard, which is for page URLs that strangers choose.
-        api_client = httpx.AsyncClient(timeout=settings.search.deadline_s, trust_env=False,
-                                       limits=httpx.Limits(max_connections=32),
-                                       headers={"User-Agent": f"answer-engine/{__version__}"})
+        api_client = httpx.AsyncClient(
+            timeout=settings.search.deadline_s,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=32),
+            headers={"User-Agent": f"answer-engine/{__version__}"},
+        )
         closers.append(api_client.aclose)
     provider, enabled = build_search(settings, index, api_client)
     fetcher = None
     if web:
         f = settings.fetch
         fetcher = WebFetcher(
-            guard=UrlGuard(allow_networks=f.allow_networks), timeout_s=f.timeout_s,
-            connect_timeout_s=f.connect_timeout_s, max_bytes=f.max_bytes, max_connections=f.max_connections,
+            guard=UrlGuard(allow_networks=f.allow_networks),
+            timeout_s=f.timeout_s,
+            connect_timeout_s=f.connect_timeout_s,
+            max_bytes=f.max_bytes,
+            max_connections=f.max_connections,
             per_host=f.per_host,
         )
         closers.append(fetcher.aclose)
@@ -150,8 +196,15 @@ def build_pipeline(settings: Settings, *, backend: Backend | None = None,
     if isinstance(cache, RedisCache):
         closers.append(cache.aclose)
     search = CachedSearch(provider, cache, ttl_s=settings.search.cache_ttl_s, names=enabled)
-    reader = PageReader(settings.fetch, chunk_words=settings.retrieval.chunk_words, cache=cache, store=index,
-                        fetcher=fetcher)
+    reader = PageReader(
+        settings.fetch, chunk_words=settings.retrieval.chunk_words, cache=cache, store=index, fetcher=fetcher
+    )
     selector = Selector(settings.retrieval, embedder=embedder, store=index)
-    return Pipeline(settings, search=search, reader=reader, selector=selector,
-                    backend=backend or create_backend(settings), closers=closers)
+    return Pipeline(
+        settings,
+        search=search,
+        reader=reader,
+        selector=selector,
+        backend=backend or create_backend(settings),
+        closers=closers,
+    )

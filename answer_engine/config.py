@@ -40,9 +40,13 @@ class ServerSettings(BaseModel):
     max_history_messages: int = Field(MAX_HISTORY_MESSAGES, ge=0, le=MAX_HISTORY_MESSAGES)
     max_message_chars: int = Field(MAX_MESSAGE_CHARS, ge=1, le=MAX_MESSAGE_CHARS)
     max_body_bytes: int = Field(1_000_000, ge=1024)
-    max_in_flight: int = Field(4, ge=1, description="Answers generating or queued for the model; more get a 503.")
+    max_in_flight: int = Field(
+        4, ge=1, description="Answers generating or queued for the model; more get a 503."
+    )
     retry_after_s: int = Field(10, ge=1)
-    shutdown_grace_s: float = Field(20.0, ge=0, description="On SIGTERM, answers in flight get this long to finish.")
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="On SIGTERM, answers in flight get this long to finish."
+    )
     # API keys as sha256 hex digests (`answer-engine keys new` makes one). Empty: no key needed.
     api_key_hashes: list[str] = Field(default_factory=list)
     rate_limit_per_min: int = Field(0, ge=0, description="Requests per minute per key (or per IP); 0 = off.")
@@ -55,8 +59,11 @@ class ServerSettings(BaseModel):
     def _hex_digests(cls, value: list[str]) -> list[str]:
         for h in value:
             if len(h) != 64 or any(c not in "0123456789abcdefABCDEF" for c in h):
-                raise ValueError("api_key_hashes must be sha256 hex digests of the keys, never the keys themselves")
+                raise ValueError(
+                    "api_key_hashes must be sha256 hex digests of the keys, never the keys themselves"
+                )
         return [h.lower() for h in value]
+
     web_dir: Path = REPO_ROOT / "web"
 
 
@@ -112,7 +119,9 @@ class RetrievalSettings(BaseModel):
     max_passages: int = Field(5, ge=1, le=20)
     context_tokens: int = Field(700, ge=64)
     min_relative_score: float = Field(0.5, ge=0.0, le=1.0)
-    dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="Share of embedding similarity in passage scores; 0 = BM25 only.")
+    dense_weight: float = Field(
+        0.7, ge=0.0, le=1.0, description="Share of embedding similarity in passage scores; 0 = BM25 only."
+    )
 
 
 class GenerationSettings(BaseModel):
@@ -123,7 +132,9 @@ class GenerationSettings(BaseModel):
     # An engine-build output root: when set, the backend is loaded from its `current` artifact
     # (and swapped by `engine-build promote/rollback` through POST /admin/reload).
     artifacts_root: str = ""
-    base_url: str = Field("", description="openai backend: e.g. http://127.0.0.1:8001/v1 (trtllm-serve, vLLM).")
+    base_url: str = Field(
+        "", description="openai backend: e.g. http://127.0.0.1:8001/v1 (trtllm-serve, vLLM)."
+    )
     api_key: str = Field("", description="openai backend: the server's key (or OPENAI_API_KEY).")
     tokenizer_dir: str = ""
     max_batch_size: int = Field(16, ge=1)
@@ -131,8 +142,9 @@ class GenerationSettings(BaseModel):
     n_ctx: int = Field(4096, ge=512)
     n_threads: int = Field(0, ge=0)
     max_tokens: int = Field(256, ge=1, le=8192)
-    max_tokens_ceiling: int = Field(MAX_TOKENS_CEILING, ge=1, le=MAX_TOKENS_CEILING,
-                                    description="The most a request may ask for.")
+    max_tokens_ceiling: int = Field(
+        MAX_TOKENS_CEILING, ge=1, le=MAX_TOKENS_CEILING, description="The most a request may ask for."
+    )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     timeout_s: float = Field(300.0, gt=0)
@@ -158,8 +170,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AE_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(default_factory=default_data_dir)
-    redis_url: str | None = Field(None, validation_alias=AliasChoices("AE_REDIS_URL", "REDIS_URL", "redis_url"),
-                                  description="Redis for shared rate limits (and caches); none = in-process.")
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AE_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis for shared rate limits (and caches); none = in-process.",
+    )
     server: ServerSettings = ServerSettings()
     search: SearchSettings = SearchSettings()
     fetch: FetchSettings = FetchSettings()

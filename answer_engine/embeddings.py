@@ -54,5 +54,7 @@ class Embedder:
             return np.zeros((0, 384), dtype=np.float32)
         with self._lock:
             model = self._load()
-            vectors = model.encode(texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
+            vectors = model.encode(
+                texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False
+            )
         return np.asarray(vectors, dtype=np.float32)

@@ -29,7 +29,9 @@ class Source(BaseModel):
     snippet: str = ""
     date: str | None = None
     provider: str = ""
-    from_snippet: bool = Field(False, description="True when the page could not be read and only the search snippet was used.")
+    from_snippet: bool = Field(
+        False, description="True when the page could not be read and only the search snippet was used."
+    )
 
 
 class Citation(BaseModel):
@@ -74,7 +76,9 @@ class Timings(BaseModel):
     ttft_ms: float = Field(0.0, description="From the start of generation to the first token.")
     generation_ms: float = 0.0
     completion_tokens: int = 0
-    tokens_per_s: float = Field(0.0, description="Decode speed: tokens after the first, per second after the first.")
+    tokens_per_s: float = Field(
+        0.0, description="Decode speed: tokens after the first, per second after the first."
+    )
     related_ms: float = 0.0
     total_ms: float = 0.0
 

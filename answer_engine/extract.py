@@ -13,7 +13,18 @@ log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Elements that are page chrome, not content, for the fallback extractor.
-BOILERPLATE_TAGS = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg"]
+BOILERPLATE_TAGS = [
+    "script",
+    "style",
+    "noscript",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "template",
+    "svg",
+]
 MIN_TEXT_CHARS = 40
 
 
@@ -74,7 +85,9 @@ def _trafilatura(html: str, url: str) -> ExtractedPage | None:
     )
     if doc is None or not doc.text or len(doc.text.strip()) < MIN_TEXT_CHARS:
         return None
-    return ExtractedPage(url=url, title=_clean_title(doc.title), text=doc.text.strip(), date=doc.date, method="trafilatura")
+    return ExtractedPage(
+        url=url, title=_clean_title(doc.title), text=doc.text.strip(), date=doc.date, method="trafilatura"
+    )
 
 
 def _bs4(html: str, url: str) -> ExtractedPage | None:

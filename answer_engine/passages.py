@@ -113,8 +113,14 @@ def rank_passages(question: str, pages: list[ReadPage], page_weight: float = PAG
     return sorted(passages, key=lambda p: (-p.score, p.page, p.order))
 
 
-def hybrid_rerank(ranked: list[Passage], dense: list[float], page_scores: list[float] | None, *,
-                  weight: float, page_weight: float = PAGE_WEIGHT) -> list[Passage]:
+def hybrid_rerank(
+    ranked: list[Passage],
+    dense: list[float],
+    page_scores: list[float] | None,
+    *,
+    weight: float,
+    page_weight: float = PAGE_WEIGHT,
+) -> list[Passage]:
     """Mix each passage's BM25 score with its embedding similarity to the question.
 
     Both are scaled to [0, 1] by their best value over the candidates, the dense one weighted by
@@ -127,8 +133,10 @@ def hybrid_rerank(ranked: list[Passage], dense: list[float], page_scores: list[f
     top_bm25 = max(p.score for p in ranked) or 1.0
     if page_scores and max(page_scores) > 0:
         top_page = max(page_scores)
-        dense = [d * ((1 - page_weight) + page_weight * max(page_scores[p.page], 0.0) / top_page)
-                 for d, p in zip(dense, ranked)]
+        dense = [
+            d * ((1 - page_weight) + page_weight * max(page_scores[p.page], 0.0) / top_page)
+            for d, p in zip(dense, ranked)
+        ]
     top_dense = max(max(dense), 1e-9)
     for p, d in zip(ranked, dense):
         p.score = (1 - weight) * p.score / top_bm25 + weight * max(d, 0.0) / top_dense
@@ -136,7 +144,11 @@ def hybrid_rerank(ranked: list[Passage], dense: list[float], page_scores: list[f
 
 
 def select_passages(
-    ranked: list[Passage], *, max_passages: int, token_budget: int, min_relative_score: float = MIN_RELATIVE_SCORE
+    ranked: list[Passage],
+    *,
+    max_passages: int,
+    token_budget: int,
+    min_relative_score: float = MIN_RELATIVE_SCORE,
 ) -> list[Passage]:
     chosen: list[Passage] = []
     used = 0
@@ -162,8 +174,12 @@ def group_sources(chosen: list[Passage], pages: list[ReadPage]) -> list[SourceDo
         if passage.page not in by_page:
             page = pages[passage.page]
             by_page[passage.page] = SourceDoc(
-                n=len(by_page) + 1, url=page.url, title=page.title or page.url, from_snippet=page.from_snippet,
-                date=page.date, provider=page.provider,
+                n=len(by_page) + 1,
+                url=page.url,
+                title=page.title or page.url,
+                from_snippet=page.from_snippet,
+                date=page.date,
+                provider=page.provider,
             )
         by_page[passage.page].passages.append(passage)
     return list(by_page.values())

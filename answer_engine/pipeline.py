@@ -48,14 +48,25 @@ SOURCE_SNIPPET_CHARS = 300
 class Pipeline:
     """The stages, wired once (components.build_pipeline), and the run of one answer."""
 
-    def __init__(self, settings: Settings, *, search: SearchProvider, reader: PageReader, selector: Selector,
-                 backend: Backend | BackendHolder, closers: list[Callable[[], Awaitable[Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        search: SearchProvider,
+        reader: PageReader,
+        selector: Selector,
+        backend: Backend | BackendHolder,
+        closers: list[Callable[[], Awaitable[Any]]] | None = None,
+    ) -> None:
         self.settings = settings
         self.search = search
         self.reader = reader
         self.selector = selector
-        self.backends = backend if isinstance(backend, BackendHolder) else BackendHolder(
-            backend, drain_timeout_s=settings.generation.timeout_s)
+        self.backends = (
+            backend
+            if isinstance(backend, BackendHolder)
+            else BackendHolder(backend, drain_timeout_s=settings.generation.timeout_s)
+        )
         self._closers = closers or []  # clients to close with the pipeline (HTTP pools, Redis)
 
     @property
@@ -80,8 +91,9 @@ class Pipeline:
             except Exception:
                 log.warning("closing %r failed", closer, exc_info=True)
 
-    async def run(self, request: AskRequest, *, trace: dict[str, Any] | None = None,
-                  generate: bool = True) -> AsyncIterator[Event]:
+    async def run(
+        self, request: AskRequest, *, trace: dict[str, Any] | None = None, generate: bool = True
+    ) -> AsyncIterator[Event]:
         """The events of one answer.
 
         ``trace`` (for evaluation and benchmarks) receives the internals: the search results, the
@@ -125,7 +137,9 @@ class Pipeline:
         async with self.backends.lease() as backend:
             yield StatusEvent(stage="generate", message="Writing the answer")
             answer = ""
-            async with contextlib.aclosing(generating.generate(state, backend, self.settings, searched=searched)) as gen:
+            async with contextlib.aclosing(
+                generating.generate(state, backend, self.settings, searched=searched)
+            ) as gen:
                 async for event in gen:
                     if isinstance(event, CitationsEvent):
                         answer = event.answer
@@ -136,8 +150,14 @@ class Pipeline:
         t = state.timings
         params = state.trace["params"]
         finish = "length" if t.completion_tokens >= params.max_tokens else "stop"
-        log.info("answered in %.0f ms: %d sources, %d prompt + %d completion tokens, first token %.0f ms",
-                 t.total_ms, len(state.sources), t.prompt_tokens, t.completion_tokens, t.ttft_ms)
+        log.info(
+            "answered in %.0f ms: %d sources, %d prompt + %d completion tokens, first token %.0f ms",
+            t.total_ms,
+            len(state.sources),
+            t.prompt_tokens,
+            t.completion_tokens,
+            t.ttft_ms,
+        )
         yield DoneEvent(timings=t, finish_reason=finish, search_queries=state.search_queries)
 
     @staticmethod
@@ -153,6 +173,12 @@ class Pipeline:
 
 
 def source_card(source: SourceDoc) -> Source:
-    return Source(n=source.n, url=source.url, title=source.title,
-                  snippet=truncate_words(source.passages[0].text, SOURCE_SNIPPET_CHARS),
-                  date=source.date, provider=source.provider, from_snippet=source.from_snippet)
+    return Source(
+        n=source.n,
+        url=source.url,
+        title=source.title,
+        snippet=truncate_words(source.passages[0].text, SOURCE_SNIPPET_CHARS),
+        date=source.date,
+        provider=source.provider,
+        from_snippet=source.from_snippet,
+    )

@@ -40,13 +40,17 @@ class AskOptions(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list, max_length=MAX_STOP_SEQUENCES)
-    instructions: str | None = Field(None, description="Extra instructions from the developer (an API system message).")
+    instructions: str | None = Field(
+        None, description="Extra instructions from the developer (an API system message)."
+    )
 
 
 class AskRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="The question.")
     history: list[ChatMessage] = Field(
-        default_factory=list, max_length=MAX_HISTORY_MESSAGES, description="Earlier turns of the thread, oldest first."
+        default_factory=list,
+        max_length=MAX_HISTORY_MESSAGES,
+        description="Earlier turns of the thread, oldest first.",
     )
     options: AskOptions = Field(default_factory=AskOptions)
 

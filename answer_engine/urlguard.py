@@ -99,15 +99,25 @@ class UrlGuard:
             return True
         inner = embedded_ipv4(ip)
         if inner is not ip:  # judged as the IPv4 address it carries (the v6 wrapper ranges are "reserved")
-            return any(inner in net for net in self.allow_networks if net.version == inner.version) or self._public(inner)
+            return any(
+                inner in net for net in self.allow_networks if net.version == inner.version
+            ) or self._public(inner)
         return self._public(ip)
 
     @staticmethod
     def _public(ip: IPAddress) -> bool:
-        return not (
-            ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-            or ip.is_unspecified or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
-        ) and ip.is_global
+        return (
+            not (
+                ip.is_private
+                or ip.is_loopback
+                or ip.is_link_local
+                or ip.is_multicast
+                or ip.is_reserved
+                or ip.is_unspecified
+                or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
+            )
+            and ip.is_global
+        )
 
     async def resolve(self, host: str, port: int) -> list[str]:
         """The checked addresses to connect to; BlockedURL if any address the name has is refused."""

@@ -45,8 +45,14 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         self.guard = guard
         self.inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = await self.guard.resolve(host, port)
         except BlockedURL as exc:
@@ -54,8 +60,9 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:  # only addresses that passed the check
             try:
-                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                    socket_options=socket_options)
+                return await self.inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
@@ -75,7 +82,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     ``_pool`` (httpx 0.28, pinned below 1 in pyproject), so the pool is rebuilt here with the same
     limits. tests/answer_engine/test_webfetch.py fails if a new httpx stops using it."""
 
-    def __init__(self, guard: UrlGuard, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, guard: UrlGuard, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         super().__init__(limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
@@ -154,9 +163,16 @@ class WebFetcher:
     """Fetches pages from the web. One instance (one connection pool) per process; close it at exit."""
 
     def __init__(
-        self, *, guard: UrlGuard | None = None, timeout_s: float = 10.0, connect_timeout_s: float = 5.0,
-        max_bytes: int = 5_000_000, max_connections: int = 32, per_host: int = 4,
-        user_agent: str = USER_AGENT, transport: httpx.AsyncBaseTransport | None = None,
+        self,
+        *,
+        guard: UrlGuard | None = None,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+        max_bytes: int = 5_000_000,
+        max_connections: int = 32,
+        per_host: int = 4,
+        user_agent: str = USER_AGENT,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.guard = guard or UrlGuard()
         self.timeout_s = timeout_s
@@ -166,8 +182,11 @@ class WebFetcher:
         self.client = httpx.AsyncClient(
             transport=transport or GuardedTransport(self.guard, limits=limits),
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            headers={"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,"
-                     "application/pdf;q=0.8,*/*;q=0.1", "Accept-Language": "en;q=1.0, *;q=0.5"},
+            headers={
+                "User-Agent": user_agent,
+                "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,application/pdf;q=0.8,*/*;q=0.1",
+                "Accept-Language": "en;q=1.0, *;q=0.5",
+            },
             follow_redirects=False,
             trust_env=False,
         )
@@ -207,8 +226,11 @@ class WebFetcher:
                 if kind == PDF_TYPE:
                     text = await asyncio.to_thread(pdf_text, body)
                     return FetchedPage(url=str(response.url), content_type="text/plain", text=text)
-                return FetchedPage(url=str(response.url), content_type=kind,
-                                   text=decode_body(body, response.charset_encoding))
+                return FetchedPage(
+                    url=str(response.url),
+                    content_type=kind,
+                    text=decode_body(body, response.charset_encoding),
+                )
         raise FetchError(f"more than {MAX_REDIRECTS} redirects from {url}")
 
     async def _read_limited(self, response: httpx.Response) -> bytes:

@@ -86,8 +86,16 @@ def point_current(root: Path, artifact: Path, action: str) -> None:
     os.symlink(os.path.relpath(artifact, root), tmp)
     os.replace(tmp, link)
     with (root / "history.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"action": action, "artifact": Path(artifact).name,
-                             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "action": action,
+                    "artifact": Path(artifact).name,
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            )
+            + "\n"
+        )
 
 
 def list_artifacts(root: Path) -> list[dict[str, Any]]:
@@ -97,8 +105,15 @@ def list_artifacts(root: Path) -> list[dict[str, Any]]:
         if path.name.startswith(".") or not (path / MANIFEST).is_file():
             continue
         m = read_manifest(path)
-        rows.append({"id": path.name, "kind": m.get("kind"), "created": m.get("created"),
-                     "verified": (m.get("verify") or {}).get("passed"), "current": cur == path.resolve()})
+        rows.append(
+            {
+                "id": path.name,
+                "kind": m.get("kind"),
+                "created": m.get("created"),
+                "verified": (m.get("verify") or {}).get("passed"),
+                "current": cur == path.resolve(),
+            }
+        )
     return rows
 
 

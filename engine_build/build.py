@@ -34,18 +34,27 @@ def gpu_environment() -> dict[str, Any]:
     except ImportError as exc:
         raise BuildUnavailable("torch is not installed") from exc
     if not torch.cuda.is_available():
-        raise BuildUnavailable("no CUDA GPU is visible (torch.cuda.is_available() is False); "
-                               "engines are built on the GPU architecture that will serve them")
+        raise BuildUnavailable(
+            "no CUDA GPU is visible (torch.cuda.is_available() is False); "
+            "engines are built on the GPU architecture that will serve them"
+        )
     try:
         import tensorrt_llm
     except ImportError as exc:
-        raise BuildUnavailable("tensorrt_llm is not installed (pip install tensorrt-llm from NVIDIA's index "
-                               "on a GPU machine; see the README)") from exc
+        raise BuildUnavailable(
+            "tensorrt_llm is not installed (pip install tensorrt-llm from NVIDIA's index "
+            "on a GPU machine; see the README)"
+        ) from exc
     major, minor = torch.cuda.get_device_capability(0)
-    return {"gpu": torch.cuda.get_device_name(0), "compute_capability": f"{major}.{minor}",
-            "gpu_count": torch.cuda.device_count(), "cuda": torch.version.cuda,
-            "tensorrt_llm": getattr(tensorrt_llm, "__version__", "?"), "torch": torch.__version__,
-            "host": platform.node()}
+    return {
+        "gpu": torch.cuda.get_device_name(0),
+        "compute_capability": f"{major}.{minor}",
+        "gpu_count": torch.cuda.device_count(),
+        "cuda": torch.version.cuda,
+        "tensorrt_llm": getattr(tensorrt_llm, "__version__", "?"),
+        "torch": torch.__version__,
+        "host": platform.node(),
+    }
 
 
 def build(checkpoint: Path, target: Target, root: Path) -> Path:
@@ -61,21 +70,36 @@ def build(checkpoint: Path, target: Target, root: Path) -> Path:
         from tensorrt_llm.llmapi import BuildConfig, QuantAlgo, QuantConfig
 
         t0 = time.perf_counter()
-        build_config = BuildConfig(max_batch_size=target.max_batch_size, max_input_len=target.max_input_len,
-                                   max_seq_len=target.max_seq_len, max_num_tokens=target.max_num_tokens)
+        build_config = BuildConfig(
+            max_batch_size=target.max_batch_size,
+            max_input_len=target.max_input_len,
+            max_seq_len=target.max_seq_len,
+            max_num_tokens=target.max_num_tokens,
+        )
         kwargs: dict[str, Any] = {}
         if target.quantization != "none":
             algo = getattr(QuantAlgo, QUANT_ALGO[target.quantization])
-            kwargs["quant_config"] = QuantConfig(quant_algo=algo, **(
-                {"kv_cache_quant_algo": QuantAlgo.FP8} if target.quantization == "fp8" else {}))
-        llm = LLM(model=str(checkpoint), tensor_parallel_size=target.tp_size, build_config=build_config, **kwargs)
+            kwargs["quant_config"] = QuantConfig(
+                quant_algo=algo,
+                **({"kv_cache_quant_algo": QuantAlgo.FP8} if target.quantization == "fp8" else {}),
+            )
+        llm = LLM(
+            model=str(checkpoint), tensor_parallel_size=target.tp_size, build_config=build_config, **kwargs
+        )
         t_build = time.perf_counter() - t0
         llm.save(str(tmp / "model"))
         llm.shutdown()
         copy_tokenizer(Path(checkpoint), tmp / "tokenizer")
-        return {"kind": "trtllm-engine", "model": "model", "tokenizer": "tokenizer", "inputs": inputs,
-                "settings": build_settings(target), "environment": env, "memory_estimate": plan["memory"],
-                "timings": {"build_s": round(t_build, 1), "total_s": round(time.perf_counter() - t0, 1)}}
+        return {
+            "kind": "trtllm-engine",
+            "model": "model",
+            "tokenizer": "tokenizer",
+            "inputs": inputs,
+            "settings": build_settings(target),
+            "environment": env,
+            "memory_estimate": plan["memory"],
+            "timings": {"build_s": round(t_build, 1), "total_s": round(time.perf_counter() - t0, 1)},
+        }
 
     return artifacts.create_artifact(root, aid, fill)
 

@@ -11,19 +11,47 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DTYPE_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
-               "I8": 1, "U8": 1, "BOOL": 1}
+DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "BF16": 2,
+    "F16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
 # Architectures TensorRT-LLM's PyTorch backend runs (the families we plan for; others are refused
 # with a clear message rather than a build that fails an hour in).
 SUPPORTED_ARCHITECTURES = {
-    "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM",
-    "Gemma3ForCausalLM", "Phi3ForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM",
+    "LlamaForCausalLM",
+    "MistralForCausalLM",
+    "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM",
+    "Gemma2ForCausalLM",
+    "Gemma3ForCausalLM",
+    "Phi3ForCausalLM",
+    "MixtralForCausalLM",
+    "Qwen3MoeForCausalLM",
+    "DeepseekV3ForCausalLM",
     "NemotronForCausalLM",
 }
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "generation_config.json", "tokenizer.model", "vocab.json", "merges.txt")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "generation_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+)
 
 
 class CheckpointError(Exception):
@@ -107,8 +135,10 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     archs = cfg.get("architectures") or []
     arch = archs[0] if archs else ""
     if arch not in SUPPORTED_ARCHITECTURES:
-        problems.append(f"architecture {arch or '(none)'} is not one TensorRT-LLM's PyTorch backend is planned for "
-                        f"({', '.join(sorted(SUPPORTED_ARCHITECTURES))})")
+        problems.append(
+            f"architecture {arch or '(none)'} is not one TensorRT-LLM's PyTorch backend is planned for "
+            f"({', '.join(sorted(SUPPORTED_ARCHITECTURES))})"
+        )
     dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or text_cfg.get("torch_dtype") or "float16")
     if dtype not in ("bfloat16", "float16", "float32"):
         problems.append(f"dtype {dtype} is not bfloat16/float16/float32")
@@ -128,7 +158,9 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     tok_cfg = path / "tokenizer_config.json"
     if tok_cfg.is_file():
         has_template = bool(json.loads(tok_cfg.read_text(encoding="utf-8")).get("chat_template"))
-    has_template = has_template or (path / "chat_template.jinja").is_file() or (path / "chat_template.json").is_file()
+    has_template = (
+        has_template or (path / "chat_template.jinja").is_file() or (path / "chat_template.json").is_file()
+    )
     if not has_template:
         problems.append("no chat template (tokenizer_config.json chat_template or chat_template.jinja)")
     tok_json = path / "tokenizer.json"
@@ -143,11 +175,20 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     if tok_vocab is not None and vocab and tok_vocab > vocab:
         problems.append(f"tokenizer has {tok_vocab} tokens but the model's vocab_size is {vocab}")
     return CheckpointInfo(
-        path=str(path), architecture=arch, dtype=dtype, vocab_size=vocab, hidden_size=hidden,
-        num_layers=int(text_cfg.get("num_hidden_layers", 0)), num_heads=heads,
-        num_kv_heads=int(text_cfg.get("num_key_value_heads") or heads), head_dim=head_dim,
+        path=str(path),
+        architecture=arch,
+        dtype=dtype,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_layers=int(text_cfg.get("num_hidden_layers", 0)),
+        num_heads=heads,
+        num_kv_heads=int(text_cfg.get("num_key_value_heads") or heads),
+        head_dim=head_dim,
         max_position_embeddings=int(text_cfg.get("max_position_embeddings", 0)),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", text_cfg.get("tie_word_embeddings", False))),
-        parameters=params, weight_bytes=nbytes, has_chat_template=has_template, tokenizer_vocab_size=tok_vocab,
+        parameters=params,
+        weight_bytes=nbytes,
+        has_chat_template=has_template,
+        tokenizer_vocab_size=tok_vocab,
         problems=problems,
     )

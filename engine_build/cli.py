@@ -30,8 +30,14 @@ class CommandError(Exception):
 def _target(args: argparse.Namespace) -> Any:
     from engine_build.plan import Target
 
-    return Target(quantization=args.quantization, max_batch_size=args.max_batch_size, max_input_len=args.max_input_len,
-                  max_seq_len=args.max_seq_len, max_num_tokens=args.max_num_tokens, tp_size=args.tp_size)
+    return Target(
+        quantization=args.quantization,
+        max_batch_size=args.max_batch_size,
+        max_input_len=args.max_input_len,
+        max_seq_len=args.max_seq_len,
+        max_num_tokens=args.max_num_tokens,
+        tp_size=args.tp_size,
+    )
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -42,11 +48,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan, indent=2))
     else:
         c, m = plan["checkpoint"], plan["memory"]
-        print(f"checkpoint  {c['path']}: {c['architecture']}, {c['dtype']}, {c['parameters']:,} parameters, "
-              f"{c['num_layers']} layers, {c['num_heads']}/{c['num_kv_heads']} heads × {c['head_dim']}, vocab {c['vocab_size']}")
-        print(f"memory      weights {m['weights_gib']} GiB + KV cache {m['kv_cache_gib']} GiB "
-              f"({m['kv_cache_per_token_bytes']} B/token) + activations {m['activations_gib']} GiB + runtime "
-              f"{m['runtime_overhead_gib']} GiB = {m['per_gpu_gib']} GiB per GPU")
+        print(
+            f"checkpoint  {c['path']}: {c['architecture']}, {c['dtype']}, {c['parameters']:,} parameters, "
+            f"{c['num_layers']} layers, {c['num_heads']}/{c['num_kv_heads']} heads × {c['head_dim']}, "
+            f"vocab {c['vocab_size']}"
+        )
+        print(
+            f"memory      weights {m['weights_gib']} GiB + KV cache {m['kv_cache_gib']} GiB "
+            f"({m['kv_cache_per_token_bytes']} B/token) + activations {m['activations_gib']} GiB + runtime "
+            f"{m['runtime_overhead_gib']} GiB = {m['per_gpu_gib']} GiB per GPU"
+        )
         print(f"artifact    {plan['artifact']}")
         print("build (Python API):\n  " + "\n  ".join(plan["commands"]["python"]))
         print("equivalent command lines:\n  " + "\n  ".join(plan["commands"]["cli"]))
@@ -84,10 +95,17 @@ def cmd_package(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from engine_build.verify import verify
 
-    result = verify(Path(args.artifact), reference=Path(args.reference) if args.reference else None,
-                    max_tokens=args.max_tokens)
-    print(json.dumps(result, indent=2) if args.json else f"verify {'passed' if result['passed'] else 'FAILED'}: "
-          f"{len(result['prompts'])} golden prompts, load {result['load_s']} s")
+    result = verify(
+        Path(args.artifact),
+        reference=Path(args.reference) if args.reference else None,
+        max_tokens=args.max_tokens,
+    )
+    print(
+        json.dumps(result, indent=2)
+        if args.json
+        else f"verify {'passed' if result['passed'] else 'FAILED'}: "
+        f"{len(result['prompts'])} golden prompts, load {result['load_s']} s"
+    )
     return 0 if result["passed"] else EXIT_ERROR
 
 
@@ -100,12 +118,20 @@ def _notify(args: argparse.Namespace, artifact: Path) -> None:
     if not key:
         raise CommandError("--service needs --admin-key (or AE_ADMIN_KEY)")
     try:
-        r = httpx.post(f"{args.service.rstrip('/')}/admin/reload", json={"artifact": str(artifact)},
-                       headers={"Authorization": f"Bearer {key}"}, timeout=args.reload_timeout)
+        r = httpx.post(
+            f"{args.service.rstrip('/')}/admin/reload",
+            json={"artifact": str(artifact)},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=args.reload_timeout,
+        )
     except httpx.HTTPError as exc:
-        raise CommandError(f"`current` was moved, but the service at {args.service} could not be told: {exc}") from exc
+        raise CommandError(
+            f"`current` was moved, but the service at {args.service} could not be told: {exc}"
+        ) from exc
     if r.status_code != 200:
-        raise CommandError(f"`current` was moved, but the service refused the reload (HTTP {r.status_code}): {r.text[:300]}")
+        raise CommandError(
+            f"`current` was moved, but the service refused the reload (HTTP {r.status_code}): {r.text[:300]}"
+        )
     print(f"service reloaded: {r.json()}")
 
 
@@ -117,7 +143,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if artifact.parent != (Path(args.output) / "artifacts").resolve():
         raise CommandError(f"{artifact} is not an artifact of {args.output}")
     if not (manifest.get("verify") or {}).get("passed") and not args.force:
-        raise CommandError(f"{artifact.name} has not passed `engine-build verify` (use --force to promote anyway)")
+        raise CommandError(
+            f"{artifact.name} has not passed `engine-build verify` (use --force to promote anyway)"
+        )
     artifacts.point_current(Path(args.output), artifact, "promote")
     print(f"current -> {artifact.name}")
     _notify(args, artifact)
@@ -142,14 +170,19 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{'*' if r['current'] else ' '} {r['id']}  {r['kind']:<14} created {r['created']}  "
-                  f"verified {r['verified']}")
+            print(
+                f"{'*' if r['current'] else ' '} {r['id']}  {r['kind']:<14} created {r['created']}  "
+                f"verified {r['verified']}"
+            )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="engine-build", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="engine-build",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     target = argparse.ArgumentParser(add_help=False)
@@ -162,11 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(add_help=False)
     root.add_argument("--output", required=True, metavar="ROOT", help="the output root (artifacts/, current)")
     service = argparse.ArgumentParser(add_help=False)
-    service.add_argument("--service", metavar="URL", help="a running answer-engine to tell (POST /admin/reload)")
+    service.add_argument(
+        "--service", metavar="URL", help="a running answer-engine to tell (POST /admin/reload)"
+    )
     service.add_argument("--admin-key", help="its admin key (or AE_ADMIN_KEY)")
-    service.add_argument("--reload-timeout", type=float, default=600, help="seconds to wait for load + warm-up")
+    service.add_argument(
+        "--reload-timeout", type=float, default=600, help="seconds to wait for load + warm-up"
+    )
 
-    p = sub.add_parser("plan", parents=[target], help="validate a checkpoint, estimate GPU memory, print the build")
+    p = sub.add_parser(
+        "plan", parents=[target], help="validate a checkpoint, estimate GPU memory, print the build"
+    )
     p.add_argument("checkpoint")
     p.add_argument("--output", default="engines", metavar="ROOT")
     p.add_argument("--json", action="store_true")
@@ -179,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", parents=[target, root], help="build a TensorRT engine artifact (GPU)")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_build)
-    p = sub.add_parser("package", parents=[root], help="wrap a .gguf or HF checkpoint as an artifact (no GPU)")
+    p = sub.add_parser(
+        "package", parents=[root], help="wrap a .gguf or HF checkpoint as an artifact (no GPU)"
+    )
     p.add_argument("model")
     p.set_defaults(func=cmd_package)
     p = sub.add_parser("verify", help="run golden prompts through an artifact; results go into its manifest")
@@ -192,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact")
     p.add_argument("--force", action="store_true", help="promote even if not verified")
     p.set_defaults(func=cmd_promote)
-    p = sub.add_parser("rollback", parents=[root, service], help="point `current` back at the previous artifact")
+    p = sub.add_parser(
+        "rollback", parents=[root, service], help="point `current` back at the previous artifact"
+    )
     p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("list", parents=[root], help="artifacts, and which is current")
     p.add_argument("--json", action="store_true")

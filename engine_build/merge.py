@@ -11,7 +11,6 @@ from typing import Any
 from engine_build.checkpoint import CheckpointError, copy_tokenizer, inspect_checkpoint, tree_hash
 
 
-
 def merge_lora(base: Path, adapter: Path, output: Path) -> dict[str, Any]:
     base, adapter, output = Path(base), Path(adapter), Path(output)
     if not (adapter / "adapter_config.json").is_file():
@@ -30,10 +29,17 @@ def merge_lora(base: Path, adapter: Path, output: Path) -> dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp, safe_serialization=True)
     copy_tokenizer(base, tmp)
-    manifest = {"kind": "merged-checkpoint", "base": str(base), "base_hash": tree_hash(base),
-                "adapter": str(adapter), "adapter_hash": tree_hash(adapter),
-                "adapter_config": {k: adapter_cfg.get(k) for k in ("r", "lora_alpha", "target_modules", "peft_type")}}
-    (tmp / "merge_manifest.json").write_text(json.dumps(manifest, indent=2, default=list) + "\n", encoding="utf-8")
+    manifest = {
+        "kind": "merged-checkpoint",
+        "base": str(base),
+        "base_hash": tree_hash(base),
+        "adapter": str(adapter),
+        "adapter_hash": tree_hash(adapter),
+        "adapter_config": {k: adapter_cfg.get(k) for k in ("r", "lora_alpha", "target_modules", "peft_type")},
+    }
+    (tmp / "merge_manifest.json").write_text(
+        json.dumps(manifest, indent=2, default=list) + "\n", encoding="utf-8"
+    )
     if output.exists():
         output.rmdir()
     tmp.rename(output)

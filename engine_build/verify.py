@@ -54,7 +54,11 @@ async def _verify(artifact: Path, reference: Path | None, max_tokens: int) -> di
             first = await _run(backend, prompt, max_tokens)
             second = await _run(backend, prompt, max_tokens)
             text = "".join(first)
-            row: dict[str, Any] = {"prompt": prompt, "text": text, "deterministic": first == second or text == "".join(second)}
+            row: dict[str, Any] = {
+                "prompt": prompt,
+                "text": text,
+                "deterministic": first == second or text == "".join(second),
+            }
             full = getattr(backend, "last_full_text", None)
             row["stream_concatenates"] = None if full is None else "".join(second) == full
             eos = getattr(getattr(backend, "_tok", None), "eos_token", None)
@@ -76,9 +80,15 @@ async def _verify(artifact: Path, reference: Path | None, max_tokens: int) -> di
                 obj.close()
     checks = ("deterministic", "stream_concatenates", "no_eos_text", "stop_honored", "reference_match")
     passed = all(r.get(c) in (True, None) for r in results for c in checks)
-    return {"passed": passed, "load_s": round(load_s, 2), "total_s": round(time.perf_counter() - t0, 2),
-            "max_tokens": max_tokens, "reference": str(reference) if reference else None, "prompts": results,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "passed": passed,
+        "load_s": round(load_s, 2),
+        "total_s": round(time.perf_counter() - t0, 2),
+        "max_tokens": max_tokens,
+        "reference": str(reference) if reference else None,
+        "prompts": results,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def verify(artifact: Path, *, reference: Path | None = None, max_tokens: int = 24) -> dict[str, Any]:

@@ -128,7 +128,9 @@ def render(article: dict) -> str:
     slug = article["title"]
     title = html.escape(slug.replace("_", " "))
     paragraphs = "\n".join(f"        <p>{html.escape(p)}</p>" for p in article["paragraphs"])
-    return PAGE.format(title=title, url=html.escape(article["url"]), slug=html.escape(slug), paragraphs=paragraphs)
+    return PAGE.format(
+        title=title, url=html.escape(article["url"]), slug=html.escape(slug), paragraphs=paragraphs
+    )
 
 
 def main(src: str) -> None:

@@ -28,8 +28,9 @@ class SearchError(Exception):
     ``status`` is the HTTP status when there was one; ``retry_after`` the seconds the provider asked
     us to wait (429s), which the circuit breaker honours."""
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str = "", status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.provider = provider
         self.status = status

@@ -23,31 +23,49 @@ def _error(body: dict) -> str:
 class Brave(KeyedProvider):
     name = "brave"
 
-    def __init__(self, client: httpx.AsyncClient, api_key: str, *, base_url: str = BASE_URL,
-                 timeout_s: float = 8.0) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, api_key: str, *, base_url: str = BASE_URL, timeout_s: float = 8.0
+    ) -> None:
         super().__init__(client, api_key, base_url=base_url, timeout_s=timeout_s)
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
-        params = {"q": query, "count": str(min(max_results, MAX_COUNT)), "safesearch": "moderate",
-                  "text_decorations": "false", "result_filter": "web"}
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
+        params = {
+            "q": query,
+            "count": str(min(max_results, MAX_COUNT)),
+            "safesearch": "moderate",
+            "text_decorations": "false",
+            "result_filter": "web",
+        }
         if filters is not None:
             if filters.recency:
                 params["freshness"] = FRESHNESS[filters.recency]
             elif filters.after or filters.before:
-                start = (filters.after.isoformat() if filters.after else "1970-01-01")
-                end = (filters.before.isoformat() if filters.before else "2100-12-31")
+                start = filters.after.isoformat() if filters.after else "1970-01-01"
+                end = filters.before.isoformat() if filters.before else "2100-12-31"
                 params["freshness"] = f"{start}to{end}"
         body = await request_json(
-            self.client, self.name, "GET", f"{self.base_url}/res/v1/web/search", params=params,
-            timeout_s=self.timeout_s, error_message=_error,
+            self.client,
+            self.name,
+            "GET",
+            f"{self.base_url}/res/v1/web/search",
+            params=params,
+            timeout_s=self.timeout_s,
+            error_message=_error,
             headers={"Accept": "application/json", "X-Subscription-Token": self.api_key},
         )
         if not isinstance(body, dict):
             raise SearchError(f"{self.name}: unexpected response shape", provider=self.name)
         results = (body.get("web") or {}).get("results") or []
         return [
-            SearchResult(url=item["url"], title=item.get("title") or item["url"],
-                         snippet=item.get("description") or "", date=iso_date(item.get("page_age")),
-                         provider=self.name)
-            for item in results if item.get("url")
+            SearchResult(
+                url=item["url"],
+                title=item.get("title") or item["url"],
+                snippet=item.get("description") or "",
+                date=iso_date(item.get("page_age")),
+                provider=self.name,
+            )
+            for item in results
+            if item.get("url")
         ][:max_results]

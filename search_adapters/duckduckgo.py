@@ -25,8 +25,14 @@ def _default_client(timeout_s: float) -> Any:
 class DuckDuckGo(SearchProvider):
     name = "ddgs"
 
-    def __init__(self, *, timeout_s: float = 8.0, region: str = "us-en", backend: str = "auto",
-                 client_factory: Callable[[float], Any] = _default_client) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 8.0,
+        region: str = "us-en",
+        backend: str = "auto",
+        client_factory: Callable[[float], Any] = _default_client,
+    ) -> None:
         self.timeout_s = timeout_s
         self.region = region
         self.backend = backend
@@ -36,10 +42,17 @@ class DuckDuckGo(SearchProvider):
         from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 
         try:
-            return list(self.client_factory(self.timeout_s).text(
-                query, region=self.region, safesearch="moderate", timelimit=timelimit, max_results=max_results,
-                backend=self.backend,
-            ) or [])
+            return list(
+                self.client_factory(self.timeout_s).text(
+                    query,
+                    region=self.region,
+                    safesearch="moderate",
+                    timelimit=timelimit,
+                    max_results=max_results,
+                    backend=self.backend,
+                )
+                or []
+            )
         except RatelimitException as exc:
             raise SearchError(f"{self.name}: rate limited: {exc}", provider=self.name, status=429) from exc
         except TimeoutException as exc:
@@ -50,15 +63,24 @@ class DuckDuckGo(SearchProvider):
                 return []
             raise SearchError(f"{self.name}: {exc}", provider=self.name) from exc
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
         timelimit = TIME_LIMITS[filters.recency] if filters is not None and filters.recency else None
         try:
             async with asyncio.timeout(self.timeout_s + 1):
                 rows = await asyncio.to_thread(self._search_sync, query, max_results, timelimit)
         except TimeoutError as exc:
-            raise SearchError(f"{self.name}: timed out after {self.timeout_s:g}s", provider=self.name) from exc
+            raise SearchError(
+                f"{self.name}: timed out after {self.timeout_s:g}s", provider=self.name
+            ) from exc
         return [
-            SearchResult(url=row["href"], title=row.get("title") or row["href"], snippet=row.get("body") or "",
-                         provider=self.name)
-            for row in rows if row.get("href")
+            SearchResult(
+                url=row["href"],
+                title=row.get("title") or row["href"],
+                snippet=row.get("body") or "",
+                provider=self.name,
+            )
+            for row in rows
+            if row.get("href")
         ][:max_results]

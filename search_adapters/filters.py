@@ -65,7 +65,9 @@ def parse_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def apply_filters(results: list[SearchResult], filters: SearchFilters, *, now: datetime | None = None) -> list[SearchResult]:
+def apply_filters(
+    results: list[SearchResult], filters: SearchFilters, *, now: datetime | None = None
+) -> list[SearchResult]:
     if not filters.active:
         return results
     allow = [normalize_domain(d) for d in filters.domains if d.strip() and not d.strip().startswith("-")]

@@ -29,8 +29,13 @@ def normalize_url(url: str) -> str:
     host = (parts.hostname or "").lower().removeprefix("www.")
     if port and port not in (80, 443):
         host = f"{host}:{port}"
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                             if k.lower() not in TRACKING_PARAMS and not k.lower().startswith("utm_")))
+    query = urlencode(
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k.lower() not in TRACKING_PARAMS and not k.lower().startswith("utm_")
+        )
+    )
     path = parts.path.rstrip("/") or ""
     return urlunsplit(("", host, path, query, ""))
 
@@ -63,7 +68,9 @@ class CircuitBreaker:
     (half-open) -> closed on success, open again on failure. A 429's Retry-After opens it at once
     for at least that long."""
 
-    def __init__(self, *, failures: int = 3, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, *, failures: int = 3, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ):
         self.max_failures = failures
         self.cooldown_s = cooldown_s
         self.clock = clock
@@ -95,7 +102,9 @@ class CircuitBreaker:
         self.failures += 1
         self.trial_running = False
         if retry_after is not None or self.failures >= self.max_failures or self.open_until:
-            self.open_until = self.clock() + max(self.cooldown_s if retry_after is None else 0.0, retry_after or 0.0)
+            self.open_until = self.clock() + max(
+                self.cooldown_s if retry_after is None else 0.0, retry_after or 0.0
+            )
 
 
 class AllProvidersFailed(SearchError):
@@ -107,43 +116,62 @@ class MultiSearch(SearchProvider):
 
     name = "web"
 
-    def __init__(self, providers: Sequence[SearchProvider], *, deadline_s: float = 6.0, breaker_failures: int = 3,
-                 breaker_cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        providers: Sequence[SearchProvider],
+        *,
+        deadline_s: float = 6.0,
+        breaker_failures: int = 3,
+        breaker_cooldown_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not providers:
             raise ValueError("MultiSearch needs at least one provider")
         self.providers = list(providers)
         self.deadline_s = deadline_s
-        self.breakers = {p.name: CircuitBreaker(failures=breaker_failures, cooldown_s=breaker_cooldown_s, clock=clock)
-                         for p in self.providers}
+        self.breakers = {
+            p.name: CircuitBreaker(failures=breaker_failures, cooldown_s=breaker_cooldown_s, clock=clock)
+            for p in self.providers
+        }
         self.last_errors: dict[str, str] = {}
 
     def prepare(self) -> None:
         for p in self.providers:
             p.prepare()
 
-    async def _one(self, provider: SearchProvider, query: str, max_results: int,
-                   filters: SearchFilters | None) -> list[SearchResult]:
+    async def _one(
+        self, provider: SearchProvider, query: str, max_results: int, filters: SearchFilters | None
+    ) -> list[SearchResult]:
         breaker = self.breakers[provider.name]
         try:
             async with asyncio.timeout(self.deadline_s):
                 results = await provider.search(query, max_results=max_results, filters=filters)
         except TimeoutError as exc:
             breaker.failure()
-            raise SearchError(f"{provider.name}: no answer within {self.deadline_s:g}s", provider=provider.name) from exc
+            raise SearchError(
+                f"{provider.name}: no answer within {self.deadline_s:g}s", provider=provider.name
+            ) from exc
         except SearchError as exc:
             breaker.failure(exc.retry_after if exc.rate_limited else None)
             raise
         except Exception as exc:  # a provider bug is that provider's failure, not the answer's
             breaker.failure()
-            raise SearchError(f"{provider.name}: {type(exc).__name__}: {exc}", provider=provider.name) from exc
+            raise SearchError(
+                f"{provider.name}: {type(exc).__name__}: {exc}", provider=provider.name
+            ) from exc
         breaker.success()
         return results
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
         callable_now = [p for p in self.providers if self.breakers[p.name].allow()]
-        skipped = {p.name: "circuit open after repeated failures" for p in self.providers if p not in callable_now}
-        outcomes = await asyncio.gather(*(self._one(p, query, max_results, filters) for p in callable_now),
-                                        return_exceptions=True)
+        skipped = {
+            p.name: "circuit open after repeated failures" for p in self.providers if p not in callable_now
+        }
+        outcomes = await asyncio.gather(
+            *(self._one(p, query, max_results, filters) for p in callable_now), return_exceptions=True
+        )
         rankings: list[list[SearchResult]] = []
         errors = dict(skipped)
         for provider, outcome in zip(callable_now, outcomes):
@@ -156,6 +184,7 @@ class MultiSearch(SearchProvider):
                 rankings.append(outcome)
         self.last_errors = errors
         if not rankings:
-            raise AllProvidersFailed("every search provider failed: " + "; ".join(
-                f"{name}: {why}" for name, why in errors.items()))
+            raise AllProvidersFailed(
+                "every search provider failed: " + "; ".join(f"{name}: {why}" for name, why in errors.items())
+            )
         return rrf_fuse(rankings)[:max_results]

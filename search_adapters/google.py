@@ -33,14 +33,28 @@ def _published(item: dict) -> str | None:
 class GoogleCSE(KeyedProvider):
     name = "google"
 
-    def __init__(self, client: httpx.AsyncClient, api_key: str, cx: str, *, base_url: str = BASE_URL,
-                 timeout_s: float = 8.0) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: str,
+        cx: str,
+        *,
+        base_url: str = BASE_URL,
+        timeout_s: float = 8.0,
+    ) -> None:
         super().__init__(client, api_key, base_url=base_url, timeout_s=timeout_s)
         self.cx = cx
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
-        params = {"key": self.api_key, "cx": self.cx, "q": query, "num": str(min(max_results, MAX_NUM)),
-                  "safe": "active"}
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
+        params = {
+            "key": self.api_key,
+            "cx": self.cx,
+            "q": query,
+            "num": str(min(max_results, MAX_NUM)),
+            "safe": "active",
+        }
         if filters is not None:
             if filters.recency:
                 params["dateRestrict"] = DATE_RESTRICT[filters.recency]
@@ -48,12 +62,25 @@ class GoogleCSE(KeyedProvider):
             if len(allow) == 1:  # siteSearch takes one site; several are filtered after retrieval
                 params["siteSearch"] = allow[0]
                 params["siteSearchFilter"] = "i"
-        body = await request_json(self.client, self.name, "GET", f"{self.base_url}/customsearch/v1", params=params,
-                                  timeout_s=self.timeout_s, error_message=_error)
+        body = await request_json(
+            self.client,
+            self.name,
+            "GET",
+            f"{self.base_url}/customsearch/v1",
+            params=params,
+            timeout_s=self.timeout_s,
+            error_message=_error,
+        )
         if not isinstance(body, dict):
             raise SearchError(f"{self.name}: unexpected response shape", provider=self.name)
         return [
-            SearchResult(url=item["link"], title=item.get("title") or item["link"], snippet=item.get("snippet") or "",
-                         date=iso_date(_published(item)), provider=self.name)
-            for item in body.get("items") or [] if item.get("link")
+            SearchResult(
+                url=item["link"],
+                title=item.get("title") or item["link"],
+                snippet=item.get("snippet") or "",
+                date=iso_date(_published(item)),
+                provider=self.name,
+            )
+            for item in body.get("items") or []
+            if item.get("link")
         ][:max_results]

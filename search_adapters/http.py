@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -43,8 +43,14 @@ def iso_date(value: str | None) -> str | None:
 
 
 async def request_json(
-    client: httpx.AsyncClient, provider: str, method: str, url: str, *, error_message: Any = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any,
+    client: httpx.AsyncClient,
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    error_message: Any = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    **kwargs: Any,
 ) -> Any:
     """The JSON body of a successful response; SearchError (with status and Retry-After) otherwise.
 
@@ -68,11 +74,18 @@ async def request_json(
             except (KeyError, TypeError, AttributeError, IndexError):
                 detail = None
         detail = detail or response.reason_phrase or "error"
-        raise SearchError(f"{provider}: HTTP {response.status_code}: {detail}", provider=provider,
-                          status=response.status_code, retry_after=retry_after_s(response))
+        raise SearchError(
+            f"{provider}: HTTP {response.status_code}: {detail}",
+            provider=provider,
+            status=response.status_code,
+            retry_after=retry_after_s(response),
+        )
     if body is None:
-        raise SearchError(f"{provider}: response is not JSON ({response.headers.get('content-type', '?')})",
-                          provider=provider, status=response.status_code)
+        raise SearchError(
+            f"{provider}: response is not JSON ({response.headers.get('content-type', '?')})",
+            provider=provider,
+            status=response.status_code,
+        )
     return body
 
 
@@ -81,7 +94,9 @@ class KeyedProvider(SearchProvider):
 
     name = ""
 
-    def __init__(self, client: httpx.AsyncClient, api_key: str, *, base_url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(
+        self, client: httpx.AsyncClient, api_key: str, *, base_url: str, timeout_s: float = DEFAULT_TIMEOUT_S
+    ):
         self.client = client
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")

@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT = 2
 SNIPPET_CHARS = 300
 CANDIDATE_PASSAGES = 64
-META, PAGES, PASSAGES, BM25_DIR, EMBEDDINGS = "meta.json", "pages.jsonl", "passages.jsonl", "bm25", "embeddings.npy"
+META, PAGES, PASSAGES, BM25_DIR, EMBEDDINGS = (
+    "meta.json",
+    "pages.jsonl",
+    "passages.jsonl",
+    "bm25",
+    "embeddings.npy",
+)
 
 Analyzer = Callable[[str], list[str]]
 
@@ -56,7 +62,9 @@ class LocalIndex(SearchProvider, PassageStore):
 
     name = "local"
 
-    def __init__(self, path: Path, *, analyzer: Analyzer, refresh: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, analyzer: Analyzer, refresh: Callable[[], object] | None = None
+    ) -> None:
         self.path = Path(path)
         self.analyzer = analyzer
         self.refresh = refresh
@@ -92,7 +100,9 @@ class LocalIndex(SearchProvider, PassageStore):
                 pages = [StoredPage.model_validate_json(line) for line in fh]
             rows = [json.loads(line) for line in (self.path / PASSAGES).open(encoding="utf-8")]
         except (OSError, ValueError) as exc:
-            raise SearchError(f"the local index at {self.path} is unreadable ({exc}); run `answer-engine index`") from exc
+            raise SearchError(
+                f"the local index at {self.path} is unreadable ({exc}); run `answer-engine index`"
+            ) from exc
         passages = [IndexedPassage(id=i, order=r["order"], text=r["text"]) for i, r in enumerate(rows)]
         by_url: dict[str, list[IndexedPassage]] = {}
         for row, passage in zip(rows, passages):
@@ -125,12 +135,20 @@ class LocalIndex(SearchProvider, PassageStore):
                 best[page] = (score, pid)
         ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:max_results]
         return [
-            SearchResult(url=self._pages[page].url, title=self._pages[page].title, date=self._pages[page].date,
-                         snippet=truncate_words(self._passages[pid].text, SNIPPET_CHARS), provider=self.name, score=round(score, 4))
+            SearchResult(
+                url=self._pages[page].url,
+                title=self._pages[page].title,
+                date=self._pages[page].date,
+                snippet=truncate_words(self._passages[pid].text, SNIPPET_CHARS),
+                provider=self.name,
+                score=round(score, 4),
+            )
             for page, (score, pid) in ranked
         ]
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
         return await asyncio.to_thread(self.search_sync, query, max_results)
 
     # -- PassageStore

@@ -16,8 +16,15 @@ TIME_RANGES = {"hour": "day", "day": "day", "week": "week", "month": "month", "y
 class SearXNG(SearchProvider):
     name = "searxng"
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, *, timeout_s: float = 8.0,
-                 categories: str = "general", language: str = "auto") -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        *,
+        timeout_s: float = 8.0,
+        categories: str = "general",
+        language: str = "auto",
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"searxng base URL must start with http:// or https://, not {base_url!r}")
         self.client = client
@@ -26,13 +33,28 @@ class SearXNG(SearchProvider):
         self.categories = categories
         self.language = language
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
-        params = {"q": query, "format": "json", "categories": self.categories, "language": self.language,
-                  "pageno": "1", "safesearch": "1"}
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
+        params = {
+            "q": query,
+            "format": "json",
+            "categories": self.categories,
+            "language": self.language,
+            "pageno": "1",
+            "safesearch": "1",
+        }
         if filters is not None and filters.recency:
             params["time_range"] = TIME_RANGES[filters.recency]
-        body = await request_json(self.client, self.name, "GET", f"{self.base_url}/search", params=params,
-                                  timeout_s=self.timeout_s, headers={"Accept": "application/json"})
+        body = await request_json(
+            self.client,
+            self.name,
+            "GET",
+            f"{self.base_url}/search",
+            params=params,
+            timeout_s=self.timeout_s,
+            headers={"Accept": "application/json"},
+        )
         if not isinstance(body, dict) or not isinstance(body.get("results"), list):
             raise SearchError(f"{self.name}: unexpected response shape", provider=self.name)
         out = []
@@ -40,10 +62,15 @@ class SearXNG(SearchProvider):
             url = item.get("url")
             if not url:
                 continue
-            out.append(SearchResult(
-                url=url, title=item.get("title") or url, snippet=item.get("content") or "",
-                date=iso_date(item.get("publishedDate")), provider=self.name,
-            ))
+            out.append(
+                SearchResult(
+                    url=url,
+                    title=item.get("title") or url,
+                    snippet=item.get("content") or "",
+                    date=iso_date(item.get("publishedDate")),
+                    provider=self.name,
+                )
+            )
             if len(out) == max_results:
                 break
         if not out and body.get("unresponsive_engines"):

@@ -23,13 +23,22 @@ def _error(body: dict) -> str:
 class Tavily(KeyedProvider):
     name = "tavily"
 
-    def __init__(self, client: httpx.AsyncClient, api_key: str, *, base_url: str = BASE_URL,
-                 timeout_s: float = 8.0) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, api_key: str, *, base_url: str = BASE_URL, timeout_s: float = 8.0
+    ) -> None:
         super().__init__(client, api_key, base_url=base_url, timeout_s=timeout_s)
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
-        payload: dict = {"query": query, "max_results": min(max_results, MAX_RESULTS), "search_depth": "basic",
-                         "topic": "general", "include_answer": False, "include_raw_content": False}
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
+        payload: dict = {
+            "query": query,
+            "max_results": min(max_results, MAX_RESULTS),
+            "search_depth": "basic",
+            "topic": "general",
+            "include_answer": False,
+            "include_raw_content": False,
+        }
         if filters is not None:
             if filters.recency:
                 payload["time_range"] = TIME_RANGES[filters.recency]
@@ -44,14 +53,26 @@ class Tavily(KeyedProvider):
             if deny:
                 payload["exclude_domains"] = deny
         body = await request_json(
-            self.client, self.name, "POST", f"{self.base_url}/search", json=payload, timeout_s=self.timeout_s,
-            error_message=_error, headers={"Authorization": f"Bearer {self.api_key}"},
+            self.client,
+            self.name,
+            "POST",
+            f"{self.base_url}/search",
+            json=payload,
+            timeout_s=self.timeout_s,
+            error_message=_error,
+            headers={"Authorization": f"Bearer {self.api_key}"},
         )
         if not isinstance(body, dict) or not isinstance(body.get("results"), list):
             raise SearchError(f"{self.name}: unexpected response shape", provider=self.name)
         return [
-            SearchResult(url=item["url"], title=item.get("title") or item["url"], snippet=item.get("content") or "",
-                         date=iso_date(item.get("published_date")), provider=self.name,
-                         score=None)
-            for item in body["results"] if item.get("url")
+            SearchResult(
+                url=item["url"],
+                title=item.get("title") or item["url"],
+                snippet=item.get("content") or "",
+                date=iso_date(item.get("published_date")),
+                provider=self.name,
+                score=None,
+            )
+            for item in body["results"]
+            if item.get("url")
         ][:max_results]

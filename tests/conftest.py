@@ -25,8 +25,15 @@ class FakeBackend(Backend):
 
     name = "fake"
 
-    def __init__(self, pieces: list[str] | None = None, *, fail_after: int | None = None, delay: float = 0.0,
-                 hang: bool = False, related: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        pieces: list[str] | None = None,
+        *,
+        fail_after: int | None = None,
+        delay: float = 0.0,
+        hang: bool = False,
+        related: list[str] | None = None,
+    ) -> None:
         self.pieces = pieces if pieces is not None else ["Hello", " world."]
         self.related = related  # lines to answer the related-questions prompt with
         self.fail_after = fail_after
@@ -128,7 +135,7 @@ def little_web(serve) -> Any:
     return serve(app), app
 
 
-# ----------------------------------------------------------------------------- Redis, and a proxy to cut it off
+# --------------------------------------------------------------------- Redis, and a proxy to cut it off
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -221,8 +228,10 @@ async def tcp_proxy():
 
 # ----------------------------------------------------------------------------- a tiny Hugging Face checkpoint
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 TINY_TEXT = [
     "The Moon pulls the oceans and makes the tides rise and fall twice a day.",
     "Paris is the capital of France. Red, blue and yellow are primary colors.",
@@ -242,22 +251,43 @@ def build_tiny_checkpoint(path: Path, *, seed: int = 0) -> Path:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(TINY_TEXT * 4, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="<|im_end|>",
-                                   pad_token="<pad>", additional_special_tokens=["<|im_start|>"])
+    tok.train_from_iterator(
+        TINY_TEXT * 4,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="<|im_end|>",
+        pad_token="<pad>",
+        additional_special_tokens=["<|im_start|>"],
+    )
     fast.chat_template = CHATML
     path.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(path)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
-                         tie_word_embeddings=False, torch_dtype="float32")
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        tie_word_embeddings=False,
+        torch_dtype="float32",
+    )
     model = LlamaForCausalLM(config)
     model.save_pretrained(path, safe_serialization=True)
-    GenerationConfig(eos_token_id=[fast.eos_token_id], bos_token_id=fast.bos_token_id,
-                     pad_token_id=fast.pad_token_id).save_pretrained(path)
+    GenerationConfig(
+        eos_token_id=[fast.eos_token_id], bos_token_id=fast.bos_token_id, pad_token_id=fast.pad_token_id
+    ).save_pretrained(path)
     return path
 
 

@@ -38,7 +38,10 @@ def server(env):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "answer_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -91,23 +94,43 @@ def test_sse_answer_streams_from_a_real_server(server):
 def test_cli_ask_json(env):
     proc = subprocess.run(
         [sys.executable, "-m", "answer_engine.cli", "ask", "--json", QUESTION],
-        env=env, capture_output=True, text=True, timeout=180,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"answer", "citations", "sources", "timings"}
     assert out["answer"]
-    assert out["sources"][0] == {**out["sources"][0], "n": 1, "url": "https://en.wikipedia.org/wiki/Warsaw", "title": "Warsaw"}
+    assert out["sources"][0] == {
+        **out["sources"][0],
+        "n": 1,
+        "url": "https://en.wikipedia.org/wiki/Warsaw",
+        "title": "Warsaw",
+    }
     assert set(out["sources"][0]) == {"n", "url", "title", "snippet"}
     assert all(set(c) == {"n", "url", "title"} for c in out["citations"])
-    for key in ("search_ms", "fetch_ms", "extract_ms", "select_ms", "prompt_tokens", "ttft_ms", "generation_ms", "tokens_per_s"):
+    for key in (
+        "search_ms",
+        "fetch_ms",
+        "extract_ms",
+        "select_ms",
+        "prompt_tokens",
+        "ttft_ms",
+        "generation_ms",
+        "tokens_per_s",
+    ):
         assert key in out["timings"]
 
 
 def test_cli_errors_are_one_line_and_non_zero(env, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "answer_engine.cli", "ask", "--model", str(tmp_path / "none.gguf"), "hello"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "neither a file nor a known model" in proc.stderr
@@ -118,9 +141,14 @@ def test_openai_client_streams_from_the_real_model(server):
 
     client = openai.OpenAI(base_url=f"{server}/v1", api_key="x", max_retries=0, timeout=120)
     model = client.models.list().data[0].id
-    chunks = list(client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": QUESTION}], stream=True, max_tokens=32,
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": QUESTION}],
+            stream=True,
+            max_tokens=32,
+        )
+    )
     assert chunks[0].model_extra["citations"][0] == "https://en.wikipedia.org/wiki/Warsaw"
     assert chunks[0].model_extra["search_results"][0]["title"] == "Warsaw"
     assert chunks[-1].model_extra["citations"] == chunks[0].model_extra["citations"]

@@ -24,7 +24,8 @@ QUESTION = "What causes tides on Earth?"
 
 def web_settings(tmp_path, base, **search):
     return load_settings(
-        data_dir=tmp_path / "data", retrieval={"dense_weight": 0.0},
+        data_dir=tmp_path / "data",
+        retrieval={"dense_weight": 0.0},
         search={"providers": ["searxng"], "searxng_url": base, "max_results": 5, **search},
         fetch={"allow_networks": ["127.0.0.1/32"], "timeout_s": 3.0},
     )
@@ -69,20 +70,28 @@ async def test_search_results_are_cached(tmp_path, little_web, fake_backend_cls)
         assert events[-1].type == EventType.DONE
     await pipeline.aclose()
     assert app.state.search_calls == 1  # the second search came from the cache
-    assert pipeline.reader.cache_hits >= 1 and pipeline.reader.cache_misses >= 1  # pages too, after the first read
+    assert (
+        pipeline.reader.cache_hits >= 1 and pipeline.reader.cache_misses >= 1
+    )  # pages too, after the first read
 
 
 async def test_filters_enforced_after_retrieval(tmp_path, little_web, fake_backend_cls):
     base, _ = little_web
-    events = await run(build_pipeline(web_settings(tmp_path, base), backend=fake_backend_cls()),
-                       filters=SearchFilters(domains=["-127.0.0.1"]))
+    events = await run(
+        build_pipeline(web_settings(tmp_path, base), backend=fake_backend_cls()),
+        filters=SearchFilters(domains=["-127.0.0.1"]),
+    )
     assert next(e for e in events if e.type == EventType.SOURCES).sources == []
-    events = await run(build_pipeline(web_settings(tmp_path, base), backend=fake_backend_cls()),
-                       filters=SearchFilters(before="2020-01-01"))
+    events = await run(
+        build_pipeline(web_settings(tmp_path, base), backend=fake_backend_cls()),
+        filters=SearchFilters(before="2020-01-01"),
+    )
     assert next(e for e in events if e.type == EventType.SOURCES).sources == []
 
 
-async def test_stalled_provider_gives_an_error_event_within_the_deadline(tmp_path, little_web, fake_backend_cls):
+async def test_stalled_provider_gives_an_error_event_within_the_deadline(
+    tmp_path, little_web, fake_backend_cls
+):
     base, app = little_web
     app.state.search_mode = "stall"
     pipeline = build_pipeline(web_settings(tmp_path, base, deadline_s=0.5), backend=fake_backend_cls())
@@ -93,13 +102,16 @@ async def test_stalled_provider_gives_an_error_event_within_the_deadline(tmp_pat
     assert EventType.DELTA not in [e.type for e in events]  # never an answer from nothing
 
 
-async def test_rate_limited_provider_is_an_error_event_unless_search_is_off(tmp_path, little_web, fake_backend_cls):
+async def test_rate_limited_provider_is_an_error_event_unless_search_is_off(
+    tmp_path, little_web, fake_backend_cls
+):
     base, app = little_web
     app.state.search_mode = "429"
     events = await run(build_pipeline(web_settings(tmp_path, base), backend=fake_backend_cls()))
     assert events[-1].type == EventType.ERROR and "HTTP 429" in events[-1].message
-    events = await run(build_pipeline(web_settings(tmp_path, base), backend=fake_backend_cls(["Hi."])),
-                       disable_search=True)
+    events = await run(
+        build_pipeline(web_settings(tmp_path, base), backend=fake_backend_cls(["Hi."])), disable_search=True
+    )
     assert events[-1].type == EventType.DONE
 
 
@@ -117,11 +129,22 @@ async def test_api_ask_answers_from_the_web(tmp_path, little_web, fake_backend_c
 
 def test_cli_ask_answers_from_the_web(tmp_path, little_web):
     base, _ = little_web
-    env = {**os.environ, "AE_DATA_DIR": str(tmp_path / "data"), "AE_SEARCH__PROVIDERS": '["searxng"]',
-           "AE_SEARCH__SEARXNG_URL": base, "AE_FETCH__ALLOW_NETWORKS": '["127.0.0.1/32"]',
-           "AE_GENERATION__BACKEND": "extractive", "AE_RETRIEVAL__DENSE_WEIGHT": "0"}
-    out = subprocess.run([sys.executable, "-m", "answer_engine.cli", "ask", "--json", "How large is Mauna Loa?"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "AE_DATA_DIR": str(tmp_path / "data"),
+        "AE_SEARCH__PROVIDERS": '["searxng"]',
+        "AE_SEARCH__SEARXNG_URL": base,
+        "AE_FETCH__ALLOW_NETWORKS": '["127.0.0.1/32"]',
+        "AE_GENERATION__BACKEND": "extractive",
+        "AE_RETRIEVAL__DENSE_WEIGHT": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "answer_engine.cli", "ask", "--json", "How large is Mauna Loa?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
     assert answer["sources"][0]["url"] == f"{base}/page/volcano"

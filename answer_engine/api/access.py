@@ -27,7 +27,7 @@ def new_key() -> str:
 
 
 def bearer_token(authorization: str | None) -> str:
-    """The key of an ``Authorization: Bearer <key>`` header; "" when the header is absent or another scheme."""
+    """The key of an ``Authorization: Bearer <key>`` header; "" when absent or of another scheme."""
     scheme, _, presented = (authorization or "").partition(" ")
     return presented.strip() if scheme.lower() == "bearer" else ""
 
@@ -104,7 +104,9 @@ class RedisBucket:
             sec, usec = await self.client.time()
             now = sec + usec / 1e6
             ttl = max(60, math.ceil(self.burst / self.rate) * 2)
-            allowed, milli = await self._script(keys=[self.prefix + who], args=[self.rate, self.burst, now, ttl])
+            allowed, milli = await self._script(
+                keys=[self.prefix + who], args=[self.rate, self.burst, now, ttl]
+            )
         except Exception as exc:  # Redis down: keep serving, limited per process
             log.warning("rate limit store unavailable (%s); limiting in-process", type(exc).__name__)
             return await self.fallback.take(who)

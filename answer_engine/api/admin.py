@@ -21,8 +21,12 @@ router = APIRouter(include_in_schema=False)
 
 async def warm_up(backend: Backend) -> None:
     """One short generation, so the first user of a new backend does not pay for its first load."""
-    async with contextlib.aclosing(backend.stream([ChatMessage(role="user", content="Say OK.")],  # type: ignore[type-var]
-                                                  GenerationParams(max_tokens=2))) as stream:
+    async with contextlib.aclosing(
+        backend.stream(
+            [ChatMessage(role="user", content="Say OK.")],  # type: ignore[type-var]
+            GenerationParams(max_tokens=2),
+        )
+    ) as stream:
         async for _ in stream:
             pass
 
@@ -56,7 +60,7 @@ async def reload(request: Request) -> dict[str, Any]:
     try:
         body = await request.json() if await request.body() else {}
     except ValueError as exc:
-        raise APIError(400, "body must be JSON: {\"artifact\": path}") from exc
+        raise APIError(400, 'body must be JSON: {"artifact": path}') from exc
     resolved = _target(settings, body)
     from answer_engine.backends import backend_for_artifact
 
@@ -70,8 +74,11 @@ async def reload(request: Request) -> dict[str, Any]:
             log.exception("reload failed; still serving the previous backend")
             if new is not None:
                 await new.aclose()  # free what the half-loaded backend holds
-            raise APIError(500, f"could not load {resolved}: {type(exc).__name__}: {exc}; "
-                           "still serving the previous backend", code="reload_failed") from exc
+            raise APIError(
+                500,
+                f"could not load {resolved}: {type(exc).__name__}: {exc}; still serving the previous backend",
+                code="reload_failed",
+            ) from exc
         state.pipeline.backends.swap(new)
         state.artifact = str(resolved)
     log.info("reloaded: now serving %s", state.artifact)

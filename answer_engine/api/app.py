@@ -30,7 +30,11 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
             from answer_engine.components import build_pipeline
 
             app.state.pipeline = build_pipeline(settings)
-        current = Path(settings.generation.artifacts_root) / "current" if settings.generation.artifacts_root else None
+        current = (
+            Path(settings.generation.artifacts_root) / "current"
+            if settings.generation.artifacts_root
+            else None
+        )
         if current is not None and current.exists():
             app.state.artifact = str(current.resolve())
         await app.state.pipeline.start()  # the index and the model, so the first question doesn't wait
@@ -38,8 +42,12 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         await app.state.pipeline.backend.aclose()
         await app.state.pipeline.aclose()
 
-    app = FastAPI(title="answer-engine", version=__version__,
-                  summary="Answers with citations that point at sources it really read.", lifespan=lifespan)
+    app = FastAPI(
+        title="answer-engine",
+        version=__version__,
+        summary="Answers with citations that point at sources it really read.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.reload_lock = asyncio.Lock()

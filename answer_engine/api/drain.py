@@ -50,8 +50,11 @@ async def until_shutdown(events: AsyncIterator[Event], grace_s: float) -> AsyncI
                 item = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 if stop_at is not None and time.monotonic() >= stop_at:
-                    yield ErrorEvent(stage="shutdown", message="the server is shutting down and could not finish "
-                                     "this answer in time; please ask again")
+                    yield ErrorEvent(
+                        stage="shutdown",
+                        message="the server is shutting down and could not finish "
+                        "this answer in time; please ask again",
+                    )
                     return
                 continue
             if item is _END:

@@ -35,19 +35,38 @@ class ErrorResponse(BaseModel):
 
 
 class APIError(Exception):
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.headers = status, message, param, code, headers
 
 
-def error_json(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    return ErrorResponse(error=ErrorBody(message=message, type=TYPES.get(status, "server_error"), param=param, code=code)).model_dump()
+def error_json(
+    status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return ErrorResponse(
+        error=ErrorBody(message=message, type=TYPES.get(status, "server_error"), param=param, code=code)
+    ).model_dump()
 
 
-def error_response(status: int, message: str, *, param: str | None = None, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content=error_json(status, message, param=param, code=code), headers=headers)
+def error_response(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content=error_json(status, message, param=param, code=code), headers=headers
+    )
 
 
 # One Server-Sent Event as a schema: the event name and its data line(s).
@@ -79,7 +98,10 @@ def install(app: FastAPI) -> None:
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         param = ".".join(loc) or None
         msg = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
-        if first.get("type") == "string_pattern_mismatch" and (first.get("ctx") or {}).get("pattern") == r"\S":
+        if (
+            first.get("type") == "string_pattern_mismatch"
+            and (first.get("ctx") or {}).get("pattern") == r"\S"
+        ):
             msg = "must not be empty or blank"
         return error_response(400, f"{param}: {msg}" if param else msg, param=param, code="invalid_value")
 

@@ -25,8 +25,11 @@ class Backpressure:
         with self._lock:
             if self.in_flight >= self.max_in_flight:
                 raise APIError(
-                    503, f"the server is answering {self.in_flight} questions already; retry in {self.retry_after_s} s",
-                    code="overloaded", headers={"Retry-After": str(self.retry_after_s)},
+                    503,
+                    f"the server is answering {self.in_flight} questions already; "
+                    f"retry in {self.retry_after_s} s",
+                    code="overloaded",
+                    headers={"Retry-After": str(self.retry_after_s)},
                 )
             self.in_flight += 1
         return Slot(self)

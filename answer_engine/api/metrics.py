@@ -23,12 +23,23 @@ class Metrics:
     def __init__(self, gate: Backpressure, pipeline: Callable[[], Pipeline | None]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("ae_requests", "HTTP requests", ["route", "status"], registry=self.registry)
-        self.errors = Counter("ae_errors", "Answers that ended in an error event, by stage", ["stage"], registry=self.registry)
+        self.errors = Counter(
+            "ae_errors", "Answers that ended in an error event, by stage", ["stage"], registry=self.registry
+        )
         self.answers = Counter("ae_answers", "Answers completed", registry=self.registry)
-        self.stage_seconds = Histogram("ae_stage_seconds", "Latency per pipeline stage", ["stage"],
-                                       buckets=STAGE_BUCKETS, registry=self.registry)
-        self.tokens_per_s = Histogram("ae_decode_tokens_per_second", "Decode speed per answer",
-                                      buckets=(1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 200), registry=self.registry)
+        self.stage_seconds = Histogram(
+            "ae_stage_seconds",
+            "Latency per pipeline stage",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens_per_s = Histogram(
+            "ae_decode_tokens_per_second",
+            "Decode speed per answer",
+            buckets=(1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 200),
+            registry=self.registry,
+        )
         self.registry.register(_StateCollector(gate, pipeline))
 
     async def observe(self, events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
@@ -53,8 +64,15 @@ class Metrics:
 
 
 def stage_ms(t: Timings) -> dict[str, float]:
-    return {"search": t.search_ms, "fetch": t.fetch_ms, "extract": t.extract_ms, "select": t.select_ms,
-            "ttft": t.ttft_ms, "generation": t.generation_ms, "total": t.total_ms}
+    return {
+        "search": t.search_ms,
+        "fetch": t.fetch_ms,
+        "extract": t.extract_ms,
+        "select": t.select_ms,
+        "ttft": t.ttft_ms,
+        "generation": t.generation_ms,
+        "total": t.total_ms,
+    }
 
 
 class _StateCollector:
@@ -70,8 +88,10 @@ class _StateCollector:
         yield depth
         pipeline = self.pipeline()
         reader = pipeline.reader if pipeline is not None else None
-        for name, value, what in (("ae_page_cache_hits", reader.cache_hits if reader else 0, "hits"),
-                                  ("ae_page_cache_misses", reader.cache_misses if reader else 0, "misses")):
+        for name, value, what in (
+            ("ae_page_cache_hits", reader.cache_hits if reader else 0, "hits"),
+            ("ae_page_cache_misses", reader.cache_misses if reader else 0, "misses"),
+        ):
             c = CounterMetricFamily(name, f"Extracted-page cache {what}")
             c.add_metric([], value)
             yield c

@@ -9,7 +9,14 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from answer_engine import logs
-from answer_engine.api.access import PROTECTED_PREFIXES, LocalBucket, RedisBucket, bearer_token, hash_key, key_allowed
+from answer_engine.api.access import (
+    PROTECTED_PREFIXES,
+    LocalBucket,
+    RedisBucket,
+    bearer_token,
+    hash_key,
+    key_allowed,
+)
 from answer_engine.api.errors import error_response
 from answer_engine.config import Settings
 
@@ -40,19 +47,28 @@ def install(app: FastAPI, settings: Settings) -> None:
         if hashes:
             presented = bearer_token(request.headers.get("authorization"))
             if not presented:
-                return error_response(401, "missing API key: send Authorization: Bearer <key>", code="invalid_api_key",
-                                      headers={"WWW-Authenticate": "Bearer"})
+                return error_response(
+                    401,
+                    "missing API key: send Authorization: Bearer <key>",
+                    code="invalid_api_key",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             if not key_allowed(presented, hashes):
-                return error_response(401, "incorrect API key", code="invalid_api_key",
-                                      headers={"WWW-Authenticate": "Bearer"})
+                return error_response(
+                    401, "incorrect API key", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
+                )
             who = "key:" + hash_key(presented)[:16]
         if limiter is None:
             return await call_next(request)
         decision = await limiter.take(who)
         headers = {"X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": str(decision.remaining)}
         if not decision.allowed:
-            return error_response(429, f"rate limit reached; retry in {decision.retry_after_s} s",
-                                  code="rate_limit_exceeded", headers={**headers, "Retry-After": str(decision.retry_after_s)})
+            return error_response(
+                429,
+                f"rate limit reached; retry in {decision.retry_after_s} s",
+                code="rate_limit_exceeded",
+                headers={**headers, "Retry-After": str(decision.retry_after_s)},
+            )
         response = await call_next(request)
         response.headers.update(headers)
         return response

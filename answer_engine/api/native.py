@@ -26,9 +26,11 @@ async def _frames(events: AsyncIterator[Event]) -> AsyncIterator[dict[str, str]]
     response_class=EventSourceResponse,
     responses={
         **ERROR_RESPONSES,
-        200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-              "description": "Pipeline events as named SSE frames: status*, sources, delta*, citations, related, "
-                             "done | error."},
+        200: {
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+            "description": "Pipeline events as named SSE frames: status*, sources, delta*, citations, "
+            "related, done | error.",
+        },
     },
 )
 async def ask(body: AskRequest, request: Request) -> EventSourceResponse:
@@ -39,6 +41,11 @@ async def ask(body: AskRequest, request: Request) -> EventSourceResponse:
     except RequestError as exc:
         raise APIError(400, str(exc), param="query", code="invalid_value") from exc
     return streaming.stream(
-        request, pipeline, body, frames=_frames,
-        crash_frame=lambda exc: sse_frame(ErrorEvent(stage="internal", message=f"internal error: {type(exc).__name__}")),
+        request,
+        pipeline,
+        body,
+        frames=_frames,
+        crash_frame=lambda exc: sse_frame(
+            ErrorEvent(stage="internal", message=f"internal error: {type(exc).__name__}")
+        ),
     )

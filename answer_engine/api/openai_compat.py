@@ -87,7 +87,9 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
 
     # -- Perplexity search fields
-    search_domain_filter: list[str] | None = Field(None, max_length=20, description='Allow "site.com", deny "-site.com".')
+    search_domain_filter: list[str] | None = Field(
+        None, max_length=20, description='Allow "site.com", deny "-site.com".'
+    )
     search_recency_filter: Recency | None = None
     search_after_date_filter: str | None = Field(None, description="Published on or after, %m/%d/%Y.")
     search_before_date_filter: str | None = Field(None, description="Published on or before, %m/%d/%Y.")
@@ -130,8 +132,14 @@ class ChatCompletionRequest(BaseModel):
         def day(value: str | None) -> date | None:
             return datetime.strptime(value, PERPLEXITY_DATE).date() if value else None
 
-        instructions = "\n".join(m.text for m in self.messages if m.role in ("system", "developer") and m.text.strip())
-        history = [ChatMessage(role=m.role, content=m.text) for m in self.messages[:-1] if m.role in ("user", "assistant")]  # type: ignore[arg-type]
+        instructions = "\n".join(
+            m.text for m in self.messages if m.role in ("system", "developer") and m.text.strip()
+        )
+        history = [
+            ChatMessage(role=m.role, content=m.text)
+            for m in self.messages[:-1]
+            if m.role in ("user", "assistant")
+        ]  # type: ignore[arg-type]
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return AskRequest(
             query=self.messages[-1].text,
@@ -139,8 +147,10 @@ class ChatCompletionRequest(BaseModel):
             options=AskOptions(
                 disable_search=self.disable_search,
                 filters=SearchFilters(
-                    domains=self.search_domain_filter or [], recency=self.search_recency_filter,
-                    after=day(self.search_after_date_filter), before=day(self.search_before_date_filter),
+                    domains=self.search_domain_filter or [],
+                    recency=self.search_recency_filter,
+                    after=day(self.search_after_date_filter),
+                    before=day(self.search_before_date_filter),
                 ),
                 search_context_size=(self.web_search_options or WebSearchOptions()).search_context_size,
                 related_questions=self.return_related_questions,
@@ -214,7 +224,10 @@ def configured_model_id(settings: Settings) -> str:
 
 
 def _search_results(sources: list[Source]) -> list[SearchResultOut]:
-    return [SearchResultOut(title=s.title, url=s.url, date=s.date, snippet=s.snippet, source=s.provider or "web") for s in sources]
+    return [
+        SearchResultOut(title=s.title, url=s.url, date=s.date, snippet=s.snippet, source=s.provider or "web")
+        for s in sources
+    ]
 
 
 class _Collector:
@@ -244,9 +257,13 @@ class _Collector:
 
     def usage(self, ask: AskRequest) -> Usage:
         t = self.done.timings
-        return Usage(prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
-                     total_tokens=t.prompt_tokens + t.completion_tokens, num_search_queries=self.done.search_queries,
-                     search_context_size=ask.options.search_context_size)
+        return Usage(
+            prompt_tokens=t.prompt_tokens,
+            completion_tokens=t.completion_tokens,
+            total_tokens=t.prompt_tokens + t.completion_tokens,
+            num_search_queries=self.done.search_queries,
+            search_context_size=ask.options.search_context_size,
+        )
 
 
 def _error_status(stage: str) -> int:
@@ -268,8 +285,8 @@ async def list_models(request: Request) -> ModelList:
     responses={
         **ERROR_RESPONSES,
         200: {
-            "description": "A chat.completion, or with stream=true a text/event-stream of chat.completion.chunk "
-            "objects ending with data: [DONE].",
+            "description": "A chat.completion, or with stream=true a text/event-stream of "
+            "chat.completion.chunk objects ending with data: [DONE].",
             "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         },
     },
@@ -279,8 +296,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     settings: Settings = request.app.state.settings
     model_ids = {configured_model_id(settings), ALIAS}
     if body.model not in model_ids:
-        raise APIError(404, f"The model `{body.model}` does not exist; available: {', '.join(sorted(model_ids))}",
-                       param="model", code="model_not_found")
+        raise APIError(
+            404,
+            f"The model `{body.model}` does not exist; available: {', '.join(sorted(model_ids))}",
+            param="model",
+            code="model_not_found",
+        )
     try:
         ask = pipeline.validate(body.to_ask())
     except RequestError as exc:
@@ -296,29 +317,53 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         if got.error is not None:
             raise APIError(_error_status(got.error.stage), f"{got.error.stage}: {got.error.message}")
         completion = ChatCompletion(
-            id=completion_id, created=created, model=body.model,
-            choices=[Choice(message=ResponseMessage(content=got.final if got.final is not None else "".join(got.answer)),
-                            finish_reason=got.done.finish_reason)],
-            citations=[s.url for s in got.sources], search_results=_search_results(got.sources),
+            id=completion_id,
+            created=created,
+            model=body.model,
+            choices=[
+                Choice(
+                    message=ResponseMessage(
+                        content=got.final if got.final is not None else "".join(got.answer)
+                    ),
+                    finish_reason=got.done.finish_reason,
+                )
+            ],
+            citations=[s.url for s in got.sources],
+            search_results=_search_results(got.sources),
             related_questions=got.related if body.return_related_questions else None,
             usage=got.usage(ask),
         )
         # related_questions only when asked; null dates stay (Perplexity sends them as null)
-        return JSONResponse(completion.model_dump(exclude={"related_questions"} if completion.related_questions is None else None))
+        return JSONResponse(
+            completion.model_dump(
+                exclude={"related_questions"} if completion.related_questions is None else None
+            )
+        )
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
-        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": body.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
         return {"data": json.dumps(payload, ensure_ascii=False)}
 
     async def frames(events: AsyncIterator[Event]) -> AsyncIterator[dict[str, str]]:
         got = _Collector()
-        refs: dict[str, Any] = {"citations": [], "search_results": []}  # on the first chunk and again on the last
+        refs: dict[str, Any] = {
+            "citations": [],
+            "search_results": [],
+        }  # on the first chunk and again on the last
         async for event in events:
             got.take(event)
             if event.type == EventType.SOURCES:
-                refs = {"citations": [s.url for s in got.sources],
-                        "search_results": [r.model_dump() for r in _search_results(got.sources)]}
+                refs = {
+                    "citations": [s.url for s in got.sources],
+                    "search_results": [r.model_dump() for r in _search_results(got.sources)],
+                }
                 yield chunk({"role": "assistant", "content": ""}, **refs)
             elif event.type == EventType.DELTA:
                 yield chunk({"content": event.text})
@@ -333,6 +378,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
                 return
 
     return streaming.stream(
-        request, pipeline, ask, frames=frames, last_frame={"data": "[DONE]"},
-        crash_frame=lambda exc: {"data": json.dumps(error_json(500, f"internal error: {type(exc).__name__}"))},
+        request,
+        pipeline,
+        ask,
+        frames=frames,
+        last_frame={"data": "[DONE]"},
+        crash_frame=lambda exc: {
+            "data": json.dumps(error_json(500, f"internal error: {type(exc).__name__}"))
+        },
     )

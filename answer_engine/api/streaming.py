@@ -42,7 +42,10 @@ async def collect(request: Request, pipeline: Pipeline, ask: AskRequest) -> list
 
 
 def stream(
-    request: Request, pipeline: Pipeline, ask: AskRequest, *,
+    request: Request,
+    pipeline: Pipeline,
+    ask: AskRequest,
+    *,
     frames: Callable[[AsyncIterator[Event]], AsyncIterator[Frame]],
     crash_frame: Callable[[Exception], Frame],
     last_frame: Frame | None = None,
@@ -67,5 +70,6 @@ def stream(
 
     # The background task releases the slot too: a generator abandoned before its first step never
     # runs its ``finally``.
-    return EventSourceResponse(body(), ping=PING_S, background=BackgroundTask(slot.release),
-                               shutdown_grace_period=grace + 2)
+    return EventSourceResponse(
+        body(), ping=PING_S, background=BackgroundTask(slot.release), shutdown_grace_period=grace + 2
+    )

@@ -9,7 +9,14 @@ from typing import Any
 
 from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams
 
-__all__ = ["Backend", "BackendError", "ChatMessage", "GenerationParams", "create_backend", "backend_for_artifact"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "ChatMessage",
+    "GenerationParams",
+    "create_backend",
+    "backend_for_artifact",
+]
 
 MANIFEST = "manifest.json"
 
@@ -34,9 +41,13 @@ def backend_for_artifact(artifact: Path, settings: Any) -> Any:
     if kind in ("trtllm-engine", "trtllm-checkpoint"):
         from answer_engine.backends.trtllm import TrtLlmBackend
 
-        return TrtLlmBackend(model, tokenizer_dir=Path(artifact) / manifest.get("tokenizer", "tokenizer"),
-                             max_batch_size=gen.max_batch_size, max_seq_len=gen.n_ctx,
-                             tensor_parallel_size=gen.tensor_parallel_size)
+        return TrtLlmBackend(
+            model,
+            tokenizer_dir=Path(artifact) / manifest.get("tokenizer", "tokenizer"),
+            max_batch_size=gen.max_batch_size,
+            max_seq_len=gen.n_ctx,
+            tensor_parallel_size=gen.tensor_parallel_size,
+        )
     raise BackendError(f"{artifact}: unknown artifact kind {kind!r}")
 
 
@@ -48,8 +59,10 @@ def create_backend(settings: Any) -> Any:
     if gen.artifacts_root:
         current = Path(gen.artifacts_root) / "current"
         if not current.exists():
-            raise BackendError(f"generation.artifacts_root {gen.artifacts_root} has no current artifact "
-                               "(engine-build promote one)")
+            raise BackendError(
+                f"generation.artifacts_root {gen.artifacts_root} has no current artifact "
+                "(engine-build promote one)"
+            )
         return backend_for_artifact(current.resolve(), settings)
     if gen.backend == "extractive":
         from answer_engine.backends.extractive import ExtractiveBackend
@@ -65,8 +78,12 @@ def create_backend(settings: Any) -> Any:
 
         if not gen.base_url:
             raise BackendError("the openai backend needs generation.base_url (e.g. http://127.0.0.1:8001/v1)")
-        return OpenAIBackend(gen.base_url, gen.model, api_key=gen.api_key or os.environ.get("OPENAI_API_KEY", ""),
-                             timeout_s=gen.timeout_s)
+        return OpenAIBackend(
+            gen.base_url,
+            gen.model,
+            api_key=gen.api_key or os.environ.get("OPENAI_API_KEY", ""),
+            timeout_s=gen.timeout_s,
+        )
     if gen.backend == "transformers":
         from answer_engine.backends.transformers_backend import TransformersBackend
 
@@ -77,7 +94,11 @@ def create_backend(settings: Any) -> Any:
     if gen.backend == "trtllm":
         from answer_engine.backends.trtllm import TrtLlmBackend
 
-        return TrtLlmBackend(Path(gen.model).expanduser(), tokenizer_dir=Path(gen.tokenizer_dir) if gen.tokenizer_dir else None,
-                             max_batch_size=gen.max_batch_size, max_seq_len=gen.n_ctx,
-                             tensor_parallel_size=gen.tensor_parallel_size)
+        return TrtLlmBackend(
+            Path(gen.model).expanduser(),
+            tokenizer_dir=Path(gen.tokenizer_dir) if gen.tokenizer_dir else None,
+            max_batch_size=gen.max_batch_size,
+            max_seq_len=gen.n_ctx,
+            tensor_parallel_size=gen.tensor_parallel_size,
+        )
     raise BackendError(f"unknown generation backend {gen.backend!r}")

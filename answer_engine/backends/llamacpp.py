@@ -17,7 +17,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams, stream_from_thread
+from answer_engine.backends.base import (
+    Backend,
+    BackendError,
+    ChatMessage,
+    GenerationParams,
+    stream_from_thread,
+)
 
 # The prompt is evaluated in chunks this long, with a look at the cancel flag between chunks:
 # llama.cpp cannot be interrupted inside a decode call, and a whole 512-token batch of the default
@@ -28,8 +34,14 @@ PREFILL_CHUNK = 64
 class LlamaCppBackend(Backend):
     name = "llamacpp"
 
-    def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
-                 prefill_chunk: int = PREFILL_CHUNK) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        prefill_chunk: int = PREFILL_CHUNK,
+    ) -> None:
         self.model_path = Path(model_path)
         self.prefill_chunk = prefill_chunk
         self.n_ctx = n_ctx
@@ -51,7 +63,10 @@ class LlamaCppBackend(Backend):
 
             try:
                 llm = Llama(
-                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False,
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    verbose=False,
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise BackendError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
@@ -78,7 +93,9 @@ class LlamaCppBackend(Backend):
 
     def _prompt_ids(self, messages: list[ChatMessage]) -> tuple[list[int], Any]:
         formatted = self._format(messages)
-        ids = self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        ids = self._llm.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
         return ids, formatted
 
     def count_prompt_tokens(self, messages: list[ChatMessage]) -> int:
@@ -89,20 +106,34 @@ class LlamaCppBackend(Backend):
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
 
     def info(self) -> dict[str, Any]:
-        return {"backend": self.name, "model_path": str(self.model_path), "n_ctx": self.n_ctx, "n_threads": self.n_threads}
+        return {
+            "backend": self.name,
+            "model_path": str(self.model_path),
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads,
+        }
 
     # -- generation
 
-    def _generate(self, messages: list[ChatMessage], params: GenerationParams, emit: Any, cancel: threading.Event) -> None:
+    def _generate(
+        self, messages: list[ChatMessage], params: GenerationParams, emit: Any, cancel: threading.Event
+    ) -> None:
         ids, formatted = self._prompt_ids(messages)
         if len(ids) + params.max_tokens > self.n_ctx:
-            raise BackendError(f"prompt of {len(ids)} tokens + max_tokens {params.max_tokens} exceeds n_ctx {self.n_ctx}")
+            raise BackendError(
+                f"prompt of {len(ids)} tokens + max_tokens {params.max_tokens} exceeds n_ctx {self.n_ctx}"
+            )
         stop = list(params.stop) + [s for s in (formatted.stop or []) if s]
         if not self._prefill(ids, cancel):
             return
         it = self._llm.create_completion(
-            prompt=ids, max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
-            stop=stop, stopping_criteria=formatted.stopping_criteria, stream=True,
+            prompt=ids,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            stop=stop,
+            stopping_criteria=formatted.stopping_criteria,
+            stream=True,
         )
         try:
             for chunk in it:
@@ -128,7 +159,7 @@ class LlamaCppBackend(Backend):
         for i in range(start, len(ids) - 1, self.prefill_chunk):
             if cancel.is_set():
                 return False
-            llm.eval(ids[i:min(i + self.prefill_chunk, len(ids) - 1)])
+            llm.eval(ids[i : min(i + self.prefill_chunk, len(ids) - 1)])
         return not cancel.is_set()
 
     def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
@@ -154,19 +185,30 @@ class LlamaCppBackend(Backend):
         t0 = time.perf_counter()
         first: float | None = None
         n = 0
-        for _ in self._llm.create_completion(prompt=ids, max_tokens=max_tokens, temperature=0.0,
-                                             stop=[s for s in (formatted.stop or []) if s],
-                                             stopping_criteria=formatted.stopping_criteria, stream=True):
+        for _ in self._llm.create_completion(
+            prompt=ids,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            stop=[s for s in (formatted.stop or []) if s],
+            stopping_criteria=formatted.stopping_criteria,
+            stream=True,
+        ):
             first = first or time.perf_counter()
             n += 1
         end = time.perf_counter()
         first = first or end
-        return {"prompt_tokens": len(ids), "ttft_ms": (first - t0) * 1000, "tokens": n,
-                "tokens_per_s": (n - 1) / (end - first) if n > 1 and end > first else 0.0}
+        return {
+            "prompt_tokens": len(ids),
+            "ttft_ms": (first - t0) * 1000,
+            "tokens": n,
+            "tokens_per_s": (n - 1) / (end - first) if n > 1 and end > first else 0.0,
+        }
 
     async def raw_timing(self, messages: list[ChatMessage], max_tokens: int) -> dict[str, float]:
         """Time to first token and decode speed of plain llama.cpp on these messages, from a cold cache."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._raw, messages, max_tokens)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._raw, messages, max_tokens
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -21,15 +21,25 @@ from answer_engine.text import approx_tokens
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, *, api_key: str = "", timeout_s: float = 300.0,
-                 connect_timeout_s: float = 5.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str = "",
+        timeout_s: float = 300.0,
+        connect_timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise BackendError(f"generation.base_url must be an http(s) URL, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s), headers=headers, transport=transport,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            headers=headers,
+            transport=transport,
             trust_env=False,
         )
         self._last_count: tuple[str, int] = ("", 0)
@@ -40,7 +50,9 @@ class OpenAIBackend(Backend):
         try:
             r = await self.client.get(f"{self.base_url}/models")
         except httpx.HTTPError as exc:
-            raise BackendError(f"OpenAI-compatible server at {self.base_url} is not reachable: {exc}") from exc
+            raise BackendError(
+                f"OpenAI-compatible server at {self.base_url} is not reachable: {exc}"
+            ) from exc
         if r.status_code == 200:
             ids = [m.get("id") for m in r.json().get("data", [])]
             if ids and self.model not in ids:
@@ -50,8 +62,12 @@ class OpenAIBackend(Backend):
 
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         body: dict[str, Any] = {
-            "model": self.model, "messages": [m.model_dump() for m in messages], "stream": True,
-            "max_tokens": params.max_tokens, "temperature": params.temperature, "top_p": params.top_p,
+            "model": self.model,
+            "messages": [m.model_dump() for m in messages],
+            "stream": True,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
             "stream_options": {"include_usage": True},
         }
         if params.stop:
@@ -71,7 +87,9 @@ class OpenAIBackend(Backend):
                         break
                     chunk = json.loads(data)
                     if "error" in chunk:
-                        raise BackendError(f"model server error: {chunk['error'].get('message', chunk['error'])}")
+                        raise BackendError(
+                            f"model server error: {chunk['error'].get('message', chunk['error'])}"
+                        )
                     if chunk.get("usage"):
                         usage = chunk["usage"]
                     for choice in chunk.get("choices") or []:
@@ -83,7 +101,9 @@ class OpenAIBackend(Backend):
             # servers stream about one token per chunk; their usage, when sent, is exact
             self._last_count = ("".join(chunks), int(usage.get("completion_tokens") or len(chunks)))
         except httpx.HTTPError as exc:
-            raise BackendError(f"model server at {self.base_url} failed: {type(exc).__name__}: {exc}") from exc
+            raise BackendError(
+                f"model server at {self.base_url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         except json.JSONDecodeError as exc:
             raise BackendError(f"model server sent a malformed chunk: {exc}") from exc
 

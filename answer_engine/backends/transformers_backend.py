@@ -14,8 +14,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams, StopTrimmer, stream_from_thread
-
+from answer_engine.backends.base import (
+    Backend,
+    BackendError,
+    ChatMessage,
+    GenerationParams,
+    StopTrimmer,
+    stream_from_thread,
+)
 
 
 def check_checkpoint(path: Path) -> None:
@@ -31,7 +37,9 @@ class TransformersBackend(Backend):
         check_checkpoint(self.checkpoint)
         self.device = device
         self.dtype = dtype
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="transformers"
+        )
         self._model: Any = None
         self._tok: Any = None
         self._lock = threading.Lock()
@@ -47,7 +55,9 @@ class TransformersBackend(Backend):
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             try:
                 tok = AutoTokenizer.from_pretrained(self.checkpoint, local_files_only=True)
-                model = AutoModelForCausalLM.from_pretrained(self.checkpoint, local_files_only=True, dtype=self.dtype)
+                model = AutoModelForCausalLM.from_pretrained(
+                    self.checkpoint, local_files_only=True, dtype=self.dtype
+                )
             except (OSError, ValueError) as exc:
                 raise BackendError(f"transformers could not load {self.checkpoint}: {exc}") from exc
             if not getattr(tok, "chat_template", None):
@@ -61,8 +71,9 @@ class TransformersBackend(Backend):
 
     def _prompt_ids(self, messages: list[ChatMessage]) -> Any:
         self.load()
-        text = self._tok.apply_chat_template([m.model_dump() for m in messages], tokenize=False,
-                                             add_generation_prompt=True)
+        text = self._tok.apply_chat_template(
+            [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
+        )
         # the template already wrote the special tokens
         return self._tok(text, return_tensors="pt", add_special_tokens=False).input_ids
 
@@ -76,7 +87,9 @@ class TransformersBackend(Backend):
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "checkpoint": str(self.checkpoint), "device": self.device}
 
-    def _generate(self, messages: list[ChatMessage], params: GenerationParams, emit: Any, cancel: threading.Event) -> None:
+    def _generate(
+        self, messages: list[ChatMessage], params: GenerationParams, emit: Any, cancel: threading.Event
+    ) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
@@ -85,7 +98,9 @@ class TransformersBackend(Backend):
         class Cancelled(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 backend.tokens_generated += 1
-                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+                return torch.full(
+                    (input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device
+                )
 
         trim = StopTrimmer(params.stop)  # transformers stops at a stop string but leaves it in the text
 
@@ -96,22 +111,32 @@ class TransformersBackend(Backend):
                     emit(out)
 
         ids = self._prompt_ids(messages).to(self.device)
-        sampling: dict[str, Any] = ({"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
-                                    if params.temperature > 0 else {"do_sample": False})
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+            if params.temperature > 0
+            else {"do_sample": False}
+        )
         with torch.inference_mode():
             self._model.generate(
-                ids, attention_mask=torch.ones_like(ids), max_new_tokens=params.max_tokens,
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=params.max_tokens,
                 streamer=Emit(self._tok, skip_prompt=True, skip_special_tokens=True),
                 stopping_criteria=StoppingCriteriaList([Cancelled()]),
-                stop_strings=params.stop or None, tokenizer=self._tok if params.stop else None,
-                pad_token_id=self._tok.pad_token_id if self._tok.pad_token_id is not None else self._tok.eos_token_id,
+                stop_strings=params.stop or None,
+                tokenizer=self._tok if params.stop else None,
+                pad_token_id=self._tok.pad_token_id
+                if self._tok.pad_token_id is not None
+                else self._tok.eos_token_id,
                 **sampling,
             )
 
     def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         # the generator itself, not a wrapper around it: closing it must reach the worker's cancel flag
         return stream_from_thread(
-            self._executor, lambda emit, cancel: self._generate(messages, params, emit, cancel), "transformers"
+            self._executor,
+            lambda emit, cancel: self._generate(messages, params, emit, cancel),
+            "transformers",
         )
 
     def close(self) -> None:

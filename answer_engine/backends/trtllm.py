@@ -45,18 +45,32 @@ def stop_token_ids(model_dir: Path, tokenizer: Any) -> list[int]:
 class TrtLlmBackend(Backend):
     name = "trtllm"
 
-    def __init__(self, model_dir: Path, *, tokenizer_dir: Path | None = None, max_batch_size: int = 16,
-                 max_seq_len: int = 4096, max_num_tokens: int = 8192, tensor_parallel_size: int = 1,
-                 free_gpu_memory_fraction: float = 0.85) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        tokenizer_dir: Path | None = None,
+        max_batch_size: int = 16,
+        max_seq_len: int = 4096,
+        max_num_tokens: int = 8192,
+        tensor_parallel_size: int = 1,
+        free_gpu_memory_fraction: float = 0.85,
+    ) -> None:
         self.model_dir = Path(model_dir)
         if not self.model_dir.is_dir():
             raise BackendError(f"trtllm: model directory not found: {self.model_dir}")
         self.tokenizer_dir = Path(tokenizer_dir or self.model_dir)
         self.engine = is_engine_dir(self.model_dir)
         if not self.engine and not (self.model_dir / "config.json").is_file():
-            raise BackendError(f"trtllm: {self.model_dir} is neither a checkpoint (config.json) nor an engine directory")
-        self.options = {"max_batch_size": max_batch_size, "max_seq_len": max_seq_len, "max_num_tokens": max_num_tokens,
-                        "tensor_parallel_size": tensor_parallel_size}
+            raise BackendError(
+                f"trtllm: {self.model_dir} is neither a checkpoint (config.json) nor an engine directory"
+            )
+        self.options = {
+            "max_batch_size": max_batch_size,
+            "max_seq_len": max_seq_len,
+            "max_num_tokens": max_num_tokens,
+            "tensor_parallel_size": tensor_parallel_size,
+        }
         self.free_gpu_memory_fraction = free_gpu_memory_fraction
         self.llm: Any = None
         self._tok: Any = None
@@ -71,8 +85,10 @@ class TrtLlmBackend(Backend):
             import tensorrt_llm
             from tensorrt_llm.llmapi import KvCacheConfig
         except ImportError as exc:
-            raise BackendError("the trtllm backend needs NVIDIA's tensorrt_llm package and a GPU "
-                               "(pip install tensorrt-llm from NVIDIA's index; see the README)") from exc
+            raise BackendError(
+                "the trtllm backend needs NVIDIA's tensorrt_llm package and a GPU "
+                "(pip install tensorrt-llm from NVIDIA's index; see the README)"
+            ) from exc
         from transformers import AutoTokenizer
 
         self._tok = AutoTokenizer.from_pretrained(self.tokenizer_dir, local_files_only=True)
@@ -84,10 +100,16 @@ class TrtLlmBackend(Backend):
             from tensorrt_llm._tensorrt_engine import LLM as EngineLLM
 
             # limits are baked into the engine at build time
-            self.llm = EngineLLM(model=str(self.model_dir), tokenizer=str(self.tokenizer_dir), kv_cache_config=kv)
+            self.llm = EngineLLM(
+                model=str(self.model_dir), tokenizer=str(self.tokenizer_dir), kv_cache_config=kv
+            )
         else:
-            self.llm = tensorrt_llm.LLM(model=str(self.model_dir), tokenizer=str(self.tokenizer_dir),
-                                        kv_cache_config=kv, **self.options)
+            self.llm = tensorrt_llm.LLM(
+                model=str(self.model_dir),
+                tokenizer=str(self.tokenizer_dir),
+                kv_cache_config=kv,
+                **self.options,
+            )
 
     async def start(self) -> None:
         import asyncio
@@ -96,8 +118,11 @@ class TrtLlmBackend(Backend):
 
     def _prompt(self, messages: list[ChatMessage]) -> str:
         self.load()
-        return str(self._tok.apply_chat_template([m.model_dump() for m in messages], tokenize=False,
-                                                 add_generation_prompt=True))
+        return str(
+            self._tok.apply_chat_template(
+                [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
+            )
+        )
 
     def count_prompt_tokens(self, messages: list[ChatMessage]) -> int:
         prompt = self._prompt(messages)  # loads the tokenizer first
@@ -115,15 +140,19 @@ class TrtLlmBackend(Backend):
 
         return SamplingParams(
             max_tokens=params.max_tokens,  # always: the library's default is tiny
-            temperature=params.temperature, top_p=params.top_p if params.temperature > 0 else 1.0,
-            stop=list(params.stop) or None, stop_token_ids=self._stop_ids or None,
+            temperature=params.temperature,
+            top_p=params.top_p if params.temperature > 0 else 1.0,
+            stop=list(params.stop) or None,
+            stop_token_ids=self._stop_ids or None,
             add_special_tokens=False,  # the chat template already wrote them
         )
 
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         prompt = self._prompt(messages)
         try:
-            request = self.llm.generate_async(prompt, sampling_params=self.sampling_params(params), streaming=True)
+            request = self.llm.generate_async(
+                prompt, sampling_params=self.sampling_params(params), streaming=True
+            )
         except Exception as exc:
             raise BackendError(f"trtllm refused the request: {exc}") from exc
         finished = False

@@ -70,16 +70,28 @@ async def overhead(settings: Settings, questions: list[dict[str, Any]], progress
         if done is None or first is None or "messages" not in trace:
             continue
         raw = await backend.raw_timing(trace["messages"], settings.generation.max_tokens)  # type: ignore[attr-defined]
-        rows.append({"question": q["question"], "ask_ttft_ms": (first - t0) * 1000, "raw_ttft_ms": raw["ttft_ms"],
-                     "pipeline_tokens_per_s": done.timings.tokens_per_s, "raw_tokens_per_s": raw["tokens_per_s"],
-                     "prompt_tokens": raw["prompt_tokens"], "timings": done.timings.model_dump()})
+        rows.append(
+            {
+                "question": q["question"],
+                "ask_ttft_ms": (first - t0) * 1000,
+                "raw_ttft_ms": raw["ttft_ms"],
+                "pipeline_tokens_per_s": done.timings.tokens_per_s,
+                "raw_tokens_per_s": raw["tokens_per_s"],
+                "prompt_tokens": raw["prompt_tokens"],
+                "timings": done.timings.model_dump(),
+            }
+        )
     if not rows:
         raise qa.EvalError("no question produced an answer")
     med = statistics.median
     return {
         "rows": rows,
         "overhead_ratio": round(med(r["ask_ttft_ms"] for r in rows) / med(r["raw_ttft_ms"] for r in rows), 3),
-        "decode_ratio": round(med(r["pipeline_tokens_per_s"] for r in rows) / max(1e-9, med(r["raw_tokens_per_s"] for r in rows)), 3),
+        "decode_ratio": round(
+            med(r["pipeline_tokens_per_s"] for r in rows)
+            / max(1e-9, med(r["raw_tokens_per_s"] for r in rows)),
+            3,
+        ),
         "ttft_ms_p50": round(percentile([r["ask_ttft_ms"] for r in rows], 50), 1),
         "ttft_ms_p95": round(percentile([r["ask_ttft_ms"] for r in rows], 95), 1),
         "raw_ttft_ms_p50": round(percentile([r["raw_ttft_ms"] for r in rows], 50), 1),
@@ -91,8 +103,9 @@ async def overhead(settings: Settings, questions: list[dict[str, Any]], progress
     }
 
 
-async def concurrency_sweep(url: str, questions: list[str], levels: list[int], timeout_s: float,
-                            progress: bool) -> list[dict[str, Any]]:
+async def concurrency_sweep(
+    url: str, questions: list[str], levels: list[int], timeout_s: float, progress: bool
+) -> list[dict[str, Any]]:
     """Levels of simultaneous streams against a service on 127.0.0.1; each level runs once."""
     if not url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
         raise qa.EvalError("the concurrency sweep only targets a service on this machine (127.0.0.1)")
@@ -106,10 +119,13 @@ async def concurrency_sweep(url: str, questions: list[str], levels: list[int], t
             ok = [r for r in results if r["outcome"] == "ok"]
             ttfts = [r["ttft_ms"] for r in ok if r["ttft_ms"] is not None]
             row = {
-                "streams": level, "wall_s": round(wall, 2), "errors": len(results) - len(ok),
+                "streams": level,
+                "wall_s": round(wall, 2),
+                "errors": len(results) - len(ok),
                 "answers_per_min": round(60 * len(ok) / wall, 2),
                 "tokens_per_s": round(sum(r.get("tokens", 0) for r in results) / wall, 2),
-                "ttft_ms_p50": round(percentile(ttfts, 50), 1), "ttft_ms_p95": round(percentile(ttfts, 95), 1),
+                "ttft_ms_p50": round(percentile(ttfts, 50), 1),
+                "ttft_ms_p95": round(percentile(ttfts, 95), 1),
                 "peak_rss_mb": round(_rss_mb(), 1),
             }
             out.append(row)
@@ -118,14 +134,31 @@ async def concurrency_sweep(url: str, questions: list[str], levels: list[int], t
     return out
 
 
-def compare_models(settings: Settings, names: list[str], questions: list[dict[str, Any]], progress: bool) -> list[dict[str, Any]]:
+def compare_models(
+    settings: Settings, names: list[str], questions: list[dict[str, Any]], progress: bool
+) -> list[dict[str, Any]]:
     rows = []
     for name in names:
         s = settings.model_copy(deep=True)
         s.generation.model = name
         summary, _ = asyncio.run(qa.evaluate(s, questions, progress=progress))
-        rows.append({"model": name, **{k: summary[k] for k in ("contains", "f1", "citation_precision", "citation_coverage",
-                                                               "abstain_rate", "ttft_ms_p50", "latency_ms_p50")}})
+        rows.append(
+            {
+                "model": name,
+                **{
+                    k: summary[k]
+                    for k in (
+                        "contains",
+                        "f1",
+                        "citation_precision",
+                        "citation_coverage",
+                        "abstain_rate",
+                        "ttft_ms_p50",
+                        "latency_ms_p50",
+                    )
+                },
+            }
+        )
     return rows
 
 
@@ -133,11 +166,22 @@ def choose_default(rows: list[dict[str, Any]]) -> str | None:
     """Best answers first (contains, then citation precision); among equals, the faster."""
     if not rows:
         return None
-    return max(rows, key=lambda r: (round(r["contains"], 2), round(r["citation_precision"], 2), -r["latency_ms_p50"]))["model"]
+    return max(
+        rows, key=lambda r: (round(r["contains"], 2), round(r["citation_precision"], 2), -r["latency_ms_p50"])
+    )["model"]
 
 
-def run(settings: Settings, *, questions_file: Path, n: int, levels: list[int], models: list[str] | None,
-        quality_n: int, report_to: str | None, progress: bool = True) -> tuple[dict[str, Any], Path]:
+def run(
+    settings: Settings,
+    *,
+    questions_file: Path,
+    n: int,
+    levels: list[int],
+    models: list[str] | None,
+    quality_n: int,
+    report_to: str | None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Path]:
     from answer_engine.api.app import create_app
     from answer_engine.evaluation.server import ServerThread
 
@@ -150,8 +194,15 @@ def run(settings: Settings, *, questions_file: Path, n: int, levels: list[int], 
         server = ServerThread(create_app(settings, pipeline=pipeline))
         url = server.start()
         try:
-            sweep = asyncio.run(concurrency_sweep(url, [q["question"] for q in sample], levels,
-                                                  settings.generation.timeout_s * max(levels), progress))
+            sweep = asyncio.run(
+                concurrency_sweep(
+                    url,
+                    [q["question"] for q in sample],
+                    levels,
+                    settings.generation.timeout_s * max(levels),
+                    progress,
+                )
+            )
         finally:
             server.stop()
     pipeline.backend.close()  # type: ignore[attr-defined]
@@ -162,31 +213,63 @@ def run(settings: Settings, *, questions_file: Path, n: int, levels: list[int], 
         model_rows = compare_models(settings, names, sample[:quality_n], progress)
         summary["models"] = model_rows
         summary["recommended_default"] = choose_default(model_rows)
-    summary["config"] = {"model": settings.generation.model, "questions": n, "max_tokens": settings.generation.max_tokens,
-                         "threads": settings.generation.n_threads or "all", "retrieval": settings.retrieval.model_dump()}
+    summary["config"] = {
+        "model": settings.generation.model,
+        "questions": n,
+        "max_tokens": settings.generation.max_tokens,
+        "threads": settings.generation.n_threads or "all",
+        "retrieval": settings.retrieval.model_dump(),
+    }
 
     out = report.report_dir("bench", report_to)
     report.write_json(out / "summary.json", summary)
     report.write_jsonl(out / "overhead.jsonl", result["rows"])
-    report.plot_stages(out / "latency-per-stage.png", summary["stages"], "Latency per stage, one ask (p50, p95)")
-    report.plot_bars(out / "ratios.png", {"overhead_ratio": summary["overhead_ratio"], "decode_ratio": summary["decode_ratio"]},
-                     "pipeline / raw llama.cpp, same prompt, same run", ylim=(0, 1.5))
+    report.plot_stages(
+        out / "latency-per-stage.png", summary["stages"], "Latency per stage, one ask (p50, p95)"
+    )
+    report.plot_bars(
+        out / "ratios.png",
+        {"overhead_ratio": summary["overhead_ratio"], "decode_ratio": summary["decode_ratio"]},
+        "pipeline / raw llama.cpp, same prompt, same run",
+        ylim=(0, 1.5),
+    )
     if sweep:
         _plot_sweep(out / "concurrency.png", sweep)
     if model_rows:
         _plot_models(out / "models.png", model_rows)
-    md = [f"# bench: {settings.generation.model}\n",
-          report.markdown_table([summary], ["overhead_ratio", "decode_ratio", "ttft_ms_p50", "raw_ttft_ms_p50", "tokens_per_s",
-                                            "raw_tokens_per_s", "prompt_tokens_p50"]),
-          "\n## Latency per stage (ms)\n",
-          report.markdown_table([{"stage": s, **v} for s, v in summary["stages"].items()], ["stage", "p50", "p95"])]
+    md = [
+        f"# bench: {settings.generation.model}\n",
+        report.markdown_table(
+            [summary],
+            [
+                "overhead_ratio",
+                "decode_ratio",
+                "ttft_ms_p50",
+                "raw_ttft_ms_p50",
+                "tokens_per_s",
+                "raw_tokens_per_s",
+                "prompt_tokens_p50",
+            ],
+        ),
+        "\n## Latency per stage (ms)\n",
+        report.markdown_table(
+            [{"stage": s, **v} for s, v in summary["stages"].items()], ["stage", "p50", "p95"]
+        ),
+    ]
     if sweep:
         md += ["\n## Concurrent streams\n", report.markdown_table(sweep, list(sweep[0]))]
     if model_rows:
-        md += ["\n## Models\n", report.markdown_table(model_rows, list(model_rows[0])),
-               f"\nRecommended default: `{summary['recommended_default']}`\n"]
-    md.append("\n![stages](latency-per-stage.png) ![ratios](ratios.png)" + (" ![concurrency](concurrency.png)" if sweep else "")
-              + (" ![models](models.png)" if model_rows else "") + "\n")
+        md += [
+            "\n## Models\n",
+            report.markdown_table(model_rows, list(model_rows[0])),
+            f"\nRecommended default: `{summary['recommended_default']}`\n",
+        ]
+    md.append(
+        "\n![stages](latency-per-stage.png) ![ratios](ratios.png)"
+        + (" ![concurrency](concurrency.png)" if sweep else "")
+        + (" ![models](models.png)" if model_rows else "")
+        + "\n"
+    )
     (out / "summary.md").write_text("\n".join(md), encoding="utf-8")
     return summary, out
 
@@ -214,8 +297,13 @@ def _plot_models(path: Path, rows: list[dict[str, Any]]) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for r in rows:
         ax.scatter(r["latency_ms_p50"] / 1000, r["contains"], s=80)
-        ax.annotate(r["model"], (r["latency_ms_p50"] / 1000, r["contains"]), fontsize=8, xytext=(4, 4),
-                    textcoords="offset points")
+        ax.annotate(
+            r["model"],
+            (r["latency_ms_p50"] / 1000, r["contains"]),
+            fontsize=8,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     ax.set_xlabel("latency p50 (s)")
     ax.set_ylabel("answer contains a reference")
     ax.set_ylim(0, 1)

@@ -10,21 +10,48 @@ from answer_engine.config import Settings
 from answer_engine.evaluation import extraction, judge, qa, report
 
 
-def eval_qa(settings: Settings, questions_file: Path, *, limit: int | None, generate: bool,
-            report_to: str | None, progress: bool = True) -> tuple[dict[str, Any], Path]:
+def eval_qa(
+    settings: Settings,
+    questions_file: Path,
+    *,
+    limit: int | None,
+    generate: bool,
+    report_to: str | None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Path]:
     questions = qa.load_questions(questions_file, limit)
     summary, records = asyncio.run(qa.evaluate(settings, questions, generate=generate, progress=progress))
     out = report.report_dir("eval-qa", report_to)
-    meta = {"questions_file": str(questions_file), "model": settings.generation.model if generate else None,
-            "retrieval": settings.retrieval.model_dump(), "generate": generate}
+    meta = {
+        "questions_file": str(questions_file),
+        "model": settings.generation.model if generate else None,
+        "retrieval": settings.retrieval.model_dump(),
+        "generate": generate,
+    }
     report.write_json(out / "summary.json", {**summary, "config": meta})
     report.write_jsonl(out / "questions.jsonl", records)
     stages = report.stage_table(records)
     report.write_json(out / "stages.json", stages)
     report.plot_stages(out / "latency-per-stage.png", stages, "Latency per stage (p50, p95)")
-    keys = [k for k in ("recall_at_1", "recall_at_5", "contains", "f1", "exact_match", "citation_precision",
-                        "citation_coverage", "abstain_rate") if k in summary]
-    report.plot_bars(out / "quality.png", {k: summary[k] for k in keys}, f"eval qa: {questions_file.name}, n={summary['questions']}")
+    keys = [
+        k
+        for k in (
+            "recall_at_1",
+            "recall_at_5",
+            "contains",
+            "f1",
+            "exact_match",
+            "citation_precision",
+            "citation_coverage",
+            "abstain_rate",
+        )
+        if k in summary
+    ]
+    report.plot_bars(
+        out / "quality.png",
+        {k: summary[k] for k in keys},
+        f"eval qa: {questions_file.name}, n={summary['questions']}",
+    )
     lines = [
         f"# eval qa: {questions_file.name}\n",
         f"Model: `{meta['model']}`; retrieval: `{meta['retrieval']}`.\n",
@@ -37,16 +64,25 @@ def eval_qa(settings: Settings, questions_file: Path, *, limit: int | None, gene
     return {k: summary[k] for k in (qa.ALL_KEYS if generate else qa.RETRIEVAL_KEYS)}, out
 
 
-def eval_extraction(data: Path, *, report_to: str | None, progress: bool = True) -> tuple[dict[str, Any], Path]:
+def eval_extraction(
+    data: Path, *, report_to: str | None, progress: bool = True
+) -> tuple[dict[str, Any], Path]:
     if not (data / "ground-truth.json").exists():
         raise qa.EvalError(f"{data}: no ground-truth.json (expected the extraction benchmark's format)")
     summary = extraction.evaluate(data, progress=progress)
     out = report.report_dir("eval-extraction", report_to)
     report.write_json(out / "summary.json", summary)
-    report.plot_bars(out / "extraction.png", {k: summary[k] for k in ("precision", "recall", "f1")},
-                     f"extraction: {summary['pages']} pages")
-    (out / "summary.md").write_text("# eval extraction\n\n" + report.markdown_table([summary], list(summary))
-                                    + "\n![extraction](extraction.png)\n", encoding="utf-8")
+    report.plot_bars(
+        out / "extraction.png",
+        {k: summary[k] for k in ("precision", "recall", "f1")},
+        f"extraction: {summary['pages']} pages",
+    )
+    (out / "summary.md").write_text(
+        "# eval extraction\n\n"
+        + report.markdown_table([summary], list(summary))
+        + "\n![extraction](extraction.png)\n",
+        encoding="utf-8",
+    )
     return {k: summary[k] for k in ("pages", "precision", "recall", "f1", "ms_per_page")}, out
 
 
@@ -54,10 +90,18 @@ def eval_judge(claims: Path, *, report_to: str | None) -> tuple[dict[str, Any], 
     summary = judge.calibrate(claims)
     out = report.report_dir("eval-judge", report_to)
     report.write_json(out / "summary.json", summary)
-    report.plot_bars(out / "judge.png", summary["held_out"], f"citation judge vs ExpertQA experts (threshold {summary['threshold']})")
+    report.plot_bars(
+        out / "judge.png",
+        summary["held_out"],
+        f"citation judge vs ExpertQA experts (threshold {summary['threshold']})",
+    )
     (out / "summary.md").write_text(
         "# citation-support judge vs ExpertQA human labels (held-out half)\n\n"
-        + report.markdown_table([{"threshold": summary["threshold"], **summary["held_out"]}],
-                                ["threshold", "agreement", "balanced_agreement", "precision", "recall"])
-        + "\n![judge](judge.png)\n", encoding="utf-8")
+        + report.markdown_table(
+            [{"threshold": summary["threshold"], **summary["held_out"]}],
+            ["threshold", "agreement", "balanced_agreement", "precision", "recall"],
+        )
+        + "\n![judge](judge.png)\n",
+        encoding="utf-8",
+    )
     return summary, out

@@ -25,7 +25,7 @@ SHINGLE = 4
 
 def shingles(text: str) -> Counter[tuple[str, ...]]:
     tokens = WORD_RE.findall(text)
-    return Counter(tuple(tokens[i:i + SHINGLE]) for i in range(max(1, len(tokens) - SHINGLE + 1)) if tokens)
+    return Counter(tuple(tokens[i : i + SHINGLE]) for i in range(max(1, len(tokens) - SHINGLE + 1)) if tokens)
 
 
 def page_scores(truth: str, pred: str) -> tuple[float | None, float | None]:
@@ -48,11 +48,15 @@ def evaluate(data: Path, *, progress: bool = True) -> dict[str, Any]:
     recalls: list[float] = []
     elapsed = 0.0
     failures = 0
-    for page_id in tqdm(sorted(truth), desc="eval extraction", unit="page", file=sys.stderr, disable=not progress):
+    for page_id in tqdm(
+        sorted(truth), desc="eval extraction", unit="page", file=sys.stderr, disable=not progress
+    ):
         html = gzip.decompress((data / "html" / f"{page_id}.html.gz").read_bytes()).decode("utf-8", "replace")
         t0 = time.perf_counter()
         try:
-            text = extract_page(FetchedPage(url=truth[page_id]["url"], content_type="text/html", text=html)).text
+            text = extract_page(
+                FetchedPage(url=truth[page_id]["url"], content_type="text/html", text=html)
+            ).text
         except ExtractionError:
             text, failures = "", failures + 1
         elapsed += time.perf_counter() - t0

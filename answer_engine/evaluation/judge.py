@@ -29,11 +29,22 @@ def load_claims(path: Path) -> list[dict[str, Any]]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        if not row.get("evidence") or row.get("support") not in ("Complete", "Partial", "Incomplete", "Missing"):
+        if not row.get("evidence") or row.get("support") not in (
+            "Complete",
+            "Partial",
+            "Incomplete",
+            "Missing",
+        ):
             continue
         passages = [_EVIDENCE_HEAD.sub("", e) for e in row["evidence"]]
-        out.append({"claim": row["claim_string"], "passages": passages, "label": int(row["support"] == "Complete"),
-                    "support": row["support"]})
+        out.append(
+            {
+                "claim": row["claim_string"],
+                "passages": passages,
+                "label": int(row["support"] == "Complete"),
+                "support": row["support"],
+            }
+        )
     return out
 
 
@@ -60,13 +71,15 @@ def calibrate(path: Path, *, seed: int = 20251123) -> dict[str, Any]:
     fit, held = claims[:half], claims[half:]
 
     def scored(rows: list[dict[str, Any]]) -> tuple[list[float], list[int]]:
-        return [max(support_score(r["claim"], p) for p in r["passages"]) for r in rows], [r["label"] for r in rows]
+        return [max(support_score(r["claim"], p) for p in r["passages"]) for r in rows], [
+            r["label"] for r in rows
+        ]
 
     fit_scores, fit_labels = scored(fit)
     grid = [round(x * 0.05, 2) for x in range(1, 20)]
     best = max(grid, key=lambda t: _agreement(fit_scores, fit_labels, t)["balanced_agreement"])
     held_scores, held_labels = scored(held)
-    # (Claims labelled "Missing" come without evidence, so the contrast here is Complete vs Partial/Incomplete.)
+    # (Claims labelled "Missing" come without evidence: the contrast is Complete vs Partial/Incomplete.)
     return {
         "claims": len(claims),
         "positives": sum(r["label"] for r in claims),

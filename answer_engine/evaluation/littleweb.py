@@ -7,29 +7,46 @@ from __future__ import annotations
 from typing import Any
 
 ARTICLES = {
-    "tides": ("Tides and the Moon", "Tides are the rise and fall of sea levels caused by the gravitational pull of the "
-              "Moon and the Sun. Most coasts see two high tides and two low tides every lunar day of 24 hours and 50 "
-              "minutes. Spring tides happen at new and full moon, when the Sun and Moon pull in line."),
-    "volcano": ("Mauna Loa", "Mauna Loa is one of five volcanoes that form the Island of Hawaii. It is the largest "
-                "subaerial volcano in both mass and volume. Its most recent eruption began in November 2022 and "
-                "lasted about two weeks."),
-    "glacier": ("Glaciers", "A glacier is a persistent body of dense ice that is constantly moving under its own "
-                "weight. Glaciers form where the accumulation of snow exceeds its ablation over many years. About "
-                "ten percent of Earth's land area is covered by glacial ice."),
-    "coral": ("Coral reefs", "Coral reefs are underwater ecosystems built by colonies of tiny animals called polyps. "
-              "The Great Barrier Reef off Australia is the largest reef system in the world, stretching over 2,300 "
-              "kilometres. Warming seas cause coral bleaching."),
-    "aurora": ("Aurora", "An aurora is a natural light display in Earth's sky, seen mostly in high-latitude regions. "
-               "Auroras are caused by charged particles from the solar wind striking atoms in the upper atmosphere, "
-               "which then glow green or red."),
+    "tides": (
+        "Tides and the Moon",
+        "Tides are the rise and fall of sea levels caused by the gravitational pull of the "
+        "Moon and the Sun. Most coasts see two high tides and two low tides every lunar day of 24 hours and 50 "  # noqa: E501
+        "minutes. Spring tides happen at new and full moon, when the Sun and Moon pull in line.",
+    ),
+    "volcano": (
+        "Mauna Loa",
+        "Mauna Loa is one of five volcanoes that form the Island of Hawaii. It is the largest "
+        "subaerial volcano in both mass and volume. Its most recent eruption began in November 2022 and "
+        "lasted about two weeks.",
+    ),
+    "glacier": (
+        "Glaciers",
+        "A glacier is a persistent body of dense ice that is constantly moving under its own "
+        "weight. Glaciers form where the accumulation of snow exceeds its ablation over many years. About "
+        "ten percent of Earth's land area is covered by glacial ice.",
+    ),
+    "coral": (
+        "Coral reefs",
+        "Coral reefs are underwater ecosystems built by colonies of tiny animals called polyps. "
+        "The Great Barrier Reef off Australia is the largest reef system in the world, stretching over 2,300 "
+        "kilometres. Warming seas cause coral bleaching.",
+    ),
+    "aurora": (
+        "Aurora",
+        "An aurora is a natural light display in Earth's sky, seen mostly in high-latitude regions. "
+        "Auroras are caused by charged particles from the solar wind striking atoms in the upper atmosphere, "
+        "which then glow green or red.",
+    ),
 }
 
 
 def article_html(title: str, text: str) -> str:
     paras = "".join(f"<p>{s.strip()}.</p>" for s in text.split(". ") if s.strip())
-    return (f"<!doctype html><html><head><title>{title}</title><meta name='date' content='2025-06-01'></head><body>"
-            f"<nav><a href='/'>Home</a> | <a href='/about'>About</a></nav><article><h1>{title}</h1>{paras}</article>"
-            f"<footer>Copyright the little web</footer></body></html>")
+    return (
+        f"<!doctype html><html><head><title>{title}</title><meta name='date' content='2025-06-01'></head><body>"  # noqa: E501
+        f"<nav><a href='/'>Home</a> | <a href='/about'>About</a></nav><article><h1>{title}</h1>{paras}</article>"  # noqa: E501
+        f"<footer>Copyright the little web</footer></body></html>"
+    )
 
 
 def minimal_pdf(text: str) -> bytes:
@@ -38,7 +55,7 @@ def minimal_pdf(text: str) -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",  # noqa: E501
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -61,7 +78,13 @@ def little_web_app() -> Any:
     import asyncio as aio
 
     from starlette.applications import Starlette
-    from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+    from starlette.responses import (
+        JSONResponse,
+        PlainTextResponse,
+        RedirectResponse,
+        Response,
+        StreamingResponse,
+    )
     from starlette.routing import Route
 
     async def page(request):
@@ -81,6 +104,7 @@ def little_web_app() -> Any:
         async def chunks():
             for _ in range(200):
                 yield b"<p>" + b"x" * 65536 + b"</p>"
+
         return StreamingResponse(chunks(), media_type="text/html")
 
     async def big_declared(request):
@@ -90,17 +114,25 @@ def little_web_app() -> Any:
         return Response(b"\x89PNG\r\n\x1a\n" + b"\0" * 64, media_type="image/png")
 
     async def pdf(request):
-        return Response(minimal_pdf("Glaciers cover about ten percent of the land."), media_type="application/pdf")
+        return Response(
+            minimal_pdf("Glaciers cover about ten percent of the land."), media_type="application/pdf"
+        )
 
     async def latin1(request):
-        body = "<html><body><article><p>Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e: a dessert made with cream, sugar and " \
-               "vanilla, with a caramel top.</p></article></body></html>"
+        body = (
+            "<html><body><article><p>Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e: a dessert made with cream, sugar and "  # noqa: E501
+            "vanilla, with a caramel top.</p></article></body></html>"
+        )
         return Response(body.encode("cp1252"), headers={"content-type": "text/html; charset=windows-1252"})
 
     async def meta_charset(request):
-        body = "<html><head><meta charset='koi8-r'></head><body><article><p>\u041f\u0440\u0438\u0432\u0435\u0442, " \
-               "\u043c\u0438\u0440: this page declares its charset only in a meta tag.</p></article></body></html>"
-        return Response(body.encode("koi8-r"), headers={"content-type": "text/html"})  # no charset in the header
+        body = (
+            "<html><head><meta charset='koi8-r'></head><body><article><p>\u041f\u0440\u0438\u0432\u0435\u0442, "  # noqa: E501
+            "\u043c\u0438\u0440: this page declares its charset only in a meta tag.</p></article></body></html>"  # noqa: E501
+        )
+        return Response(
+            body.encode("koi8-r"), headers={"content-type": "text/html"}
+        )  # no charset in the header
 
     async def slow(request):  # a page that takes 0.2 s; the app counts how many are served at once
         state = request.app.state
@@ -126,25 +158,69 @@ def little_web_app() -> Any:
         q = set(request.query_params.get("q", "").lower().split())
         base = str(request.base_url).rstrip("/")
         if mode == "dead":  # results whose pages are gone: the engine must fall back to the snippets
-            return JSONResponse({"query": "", "number_of_results": 0, "unresponsive_engines": [], "results": [
-                {"url": f"{base}/page/gone-{k}", "title": ARTICLES[k][0], "content": ARTICLES[k][1],
-                 "engine": "little-web", "publishedDate": None} for k in ARTICLES]})
+            return JSONResponse(
+                {
+                    "query": "",
+                    "number_of_results": 0,
+                    "unresponsive_engines": [],
+                    "results": [
+                        {
+                            "url": f"{base}/page/gone-{k}",
+                            "title": ARTICLES[k][0],
+                            "content": ARTICLES[k][1],
+                            "engine": "little-web",
+                            "publishedDate": None,
+                        }
+                        for k in ARTICLES
+                    ],
+                }
+            )
         hits = sorted(ARTICLES, key=lambda k: -len(q & set(ARTICLES[k][1].lower().replace(".", "").split())))
-        results = [{"url": f"{base}/page/{k}", "title": ARTICLES[k][0], "content": ARTICLES[k][1][:120],
-                    "engine": "little-web", "engines": ["little-web"], "positions": [i + 1], "score": 1.0 / (i + 1),
-                    "publishedDate": "2025-06-01T00:00:00", "category": "general", "template": "default.html",
-                    "parsed_url": ["http", base, f"/page/{k}", "", "", ""]}
-                   for i, k in enumerate(hits)]
-        return JSONResponse({"query": request.query_params.get("q", ""), "number_of_results": 0, "results": results,
-                             "answers": [], "corrections": [], "infoboxes": [], "suggestions": [],
-                             "unresponsive_engines": []})
+        results = [
+            {
+                "url": f"{base}/page/{k}",
+                "title": ARTICLES[k][0],
+                "content": ARTICLES[k][1][:120],
+                "engine": "little-web",
+                "engines": ["little-web"],
+                "positions": [i + 1],
+                "score": 1.0 / (i + 1),
+                "publishedDate": "2025-06-01T00:00:00",
+                "category": "general",
+                "template": "default.html",
+                "parsed_url": ["http", base, f"/page/{k}", "", "", ""],
+            }
+            for i, k in enumerate(hits)
+        ]
+        return JSONResponse(
+            {
+                "query": request.query_params.get("q", ""),
+                "number_of_results": 0,
+                "results": results,
+                "answers": [],
+                "corrections": [],
+                "infoboxes": [],
+                "suggestions": [],
+                "unresponsive_engines": [],
+            }
+        )
 
-    app = Starlette(routes=[
-        Route("/page/{name}", page), Route("/redirect/{n}", redirect), Route("/redirect-to", redirect_to),
-        Route("/big", big), Route("/big-declared", big_declared), Route("/image", image), Route("/pdf", pdf),
-        Route("/latin1", latin1), Route("/meta-charset", meta_charset), Route("/stall", stall), Route("/slow/{name}", slow),
-        Route("/search", search),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/page/{name}", page),
+            Route("/redirect/{n}", redirect),
+            Route("/redirect-to", redirect_to),
+            Route("/big", big),
+            Route("/big-declared", big_declared),
+            Route("/image", image),
+            Route("/pdf", pdf),
+            Route("/latin1", latin1),
+            Route("/meta-charset", meta_charset),
+            Route("/stall", stall),
+            Route("/slow/{name}", slow),
+            Route("/search", search),
+        ]
+    )
     app.state.search_mode = "ok"
     app.state.search_calls = 0
     app.state.in_flight = app.state.most_in_flight = 0

@@ -68,15 +68,26 @@ async def ask_over_sse(client: httpx.AsyncClient, url: str, question: str) -> di
         return {"status": status, "outcome": "lost", "message": "stream ended without a done event"}
     if final is None or "".join(deltas) != final:
         return {"status": status, "outcome": "truncated"}
-    return {"status": status, "outcome": "ok", "latency_ms": (time.perf_counter() - t0) * 1000,
-            "ttft_ms": (first - t0) * 1000 if first else None, "tokens": done["timings"]["completion_tokens"]}
+    return {
+        "status": status,
+        "outcome": "ok",
+        "latency_ms": (time.perf_counter() - t0) * 1000,
+        "ttft_ms": (first - t0) * 1000 if first else None,
+        "tokens": done["timings"]["completion_tokens"],
+    }
 
 
 RSS_SAMPLE_S = 15.0
 
 
-async def _soak(url: str, questions: list[str], streams: int, duration_s: float, timeout_s: float,
-                timeline: list[tuple[float, float]] | None = None) -> list[dict[str, Any]]:
+async def _soak(
+    url: str,
+    questions: list[str],
+    streams: int,
+    duration_s: float,
+    timeout_s: float,
+    timeline: list[tuple[float, float]] | None = None,
+) -> list[dict[str, Any]]:
     """``timeline`` receives (seconds since start, RSS MB) every 15 s: growth that levels off
     (caches filling, allocator arenas) looks different from a leak, which keeps climbing."""
     start = time.monotonic()
@@ -99,14 +110,23 @@ async def _soak(url: str, questions: list[str], streams: int, duration_s: float,
     return results
 
 
-def run(settings: Settings, *, questions_file: Path, streams: int, duration_s: float, report_to: str | None,
-        progress: bool = True) -> tuple[dict[str, Any], Path]:
+def run(
+    settings: Settings,
+    *,
+    questions_file: Path,
+    streams: int,
+    duration_s: float,
+    report_to: str | None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Path]:
     from answer_engine.api.app import create_app
     from answer_engine.components import build_pipeline
     from answer_engine.evaluation.server import ServerThread
 
     questions = [q["question"] for q in qa.load_questions(questions_file)]
-    settings.server.max_in_flight = max(settings.server.max_in_flight, streams)  # measure serving, not refusing
+    settings.server.max_in_flight = max(
+        settings.server.max_in_flight, streams
+    )  # measure serving, not refusing
     pipeline = build_pipeline(settings)
     # a fresh machine builds (and embeds) the index first: minutes, not a start-up timeout
     pipeline.search.prepare()
@@ -120,30 +140,44 @@ def run(settings: Settings, *, questions_file: Path, streams: int, duration_s: f
         before = rss_mb()
         t0 = time.perf_counter()
         timeline: list[tuple[float, float]] = []
-        results = asyncio.run(_soak(url, questions, streams, duration_s, max(60.0, settings.generation.timeout_s),
-                                    timeline))
+        results = asyncio.run(
+            _soak(url, questions, streams, duration_s, max(60.0, settings.generation.timeout_s), timeline)
+        )
         wall = time.perf_counter() - t0
         gc.collect()
         after = rss_mb()
     finally:
         server.stop()
     ok = [r for r in results if r["outcome"] == "ok"]
-    count = {o: sum(r["outcome"] == o for r in results) for o in ("ok", "lost", "truncated", "error", "error_event", "refused")}
+    count = {
+        o: sum(r["outcome"] == o for r in results)
+        for o in ("ok", "lost", "truncated", "error", "error_event", "refused")
+    }
     summary = {
-        "backend": settings.generation.backend, "streams": streams, "duration_s": round(wall, 1), "requests": len(results),
-        **count, "answers_per_s": round(len(ok) / wall, 2),
+        "backend": settings.generation.backend,
+        "streams": streams,
+        "duration_s": round(wall, 1),
+        "requests": len(results),
+        **count,
+        "answers_per_s": round(len(ok) / wall, 2),
         "latency_ms_p50": round(percentile([r["latency_ms"] for r in ok], 50), 1),
         "latency_ms_p95": round(percentile([r["latency_ms"] for r in ok], 95), 1),
         "ttft_ms_p95": round(percentile([r["ttft_ms"] for r in ok if r.get("ttft_ms")], 95), 1),
-        "rss_mb_before": round(before, 1), "rss_mb_after": round(after, 1),
+        "rss_mb_before": round(before, 1),
+        "rss_mb_after": round(after, 1),
         "rss_mb_timeline": timeline,
         "messages": sorted({r["message"] for r in results if r.get("message")})[:10],
     }
     out = report.report_dir("load", report_to)
     report.write_json(out / "summary.json", summary)
-    (out / "summary.md").write_text("# load test\n\n" + report.markdown_table(
-        [summary], [k for k in summary if k not in ("messages", "rss_mb_timeline")]) + "\n\nRSS over the soak (s, MB): "
-        + ", ".join(f"{t:g}: {m:g}" for t, m in timeline) + "\n", encoding="utf-8")
+    (out / "summary.md").write_text(
+        "# load test\n\n"
+        + report.markdown_table([summary], [k for k in summary if k not in ("messages", "rss_mb_timeline")])
+        + "\n\nRSS over the soak (s, MB): "
+        + ", ".join(f"{t:g}: {m:g}" for t, m in timeline)
+        + "\n",
+        encoding="utf-8",
+    )
     if progress:
         print(f"load: {summary}", file=sys.stderr)
     return summary, out

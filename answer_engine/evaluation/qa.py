@@ -24,11 +24,23 @@ from answer_engine.evaluation.metrics import contains, exact_match, f1, percenti
 from answer_engine.request import AskRequest
 from answer_engine.text import split_sentences, terms
 
-ABSTAIN_RE = re.compile(r"could not find|couldn't find|cannot find|no information|not (?:mentioned|stated|provided) in the sources",
-                        re.IGNORECASE)
+ABSTAIN_RE = re.compile(
+    r"could not find|couldn't find|cannot find|no information|not (?:mentioned|stated|provided) in the sources",  # noqa: E501
+    re.IGNORECASE,
+)
 RETRIEVAL_KEYS = ("questions", "recall_at_1", "recall_at_5")
-ALL_KEYS = (*RETRIEVAL_KEYS, "exact_match", "f1", "contains", "citation_precision", "citation_coverage", "abstain_rate",
-            "latency_ms_p50", "latency_ms_p95", "ttft_ms_p50")
+ALL_KEYS = (
+    *RETRIEVAL_KEYS,
+    "exact_match",
+    "f1",
+    "contains",
+    "citation_precision",
+    "citation_coverage",
+    "abstain_rate",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "ttft_ms_p50",
+)
 
 
 class EvalError(Exception):
@@ -67,7 +79,10 @@ def hotpot_corpus(rows: list[dict[str, Any]], dest: Path) -> Path:
                     continue
                 seen.add(title)
                 url = "https://en.wikipedia.org/wiki/" + title.replace(" ", "_")
-                fh.write(json.dumps({"url": url, "title": title, "text": "".join(sentences)}, ensure_ascii=False) + "\n")
+                fh.write(
+                    json.dumps({"url": url, "title": title, "text": "".join(sentences)}, ensure_ascii=False)
+                    + "\n"
+                )
     return dest
 
 
@@ -88,7 +103,11 @@ def judge_citations(answer: str, sources: dict[int, str], threshold: float) -> t
 
 
 async def evaluate(
-    settings: Settings, questions: list[dict[str, Any]], *, generate: bool = True, backend: Backend | None = None,
+    settings: Settings,
+    questions: list[dict[str, Any]],
+    *,
+    generate: bool = True,
+    backend: Backend | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run every question; return (summary with the documented keys, per-question records)."""
@@ -129,10 +148,13 @@ async def evaluate(
                     error = f"{event.stage}: {event.message}"
             chosen = [p.text for p in trace.get("chosen", [])]
             rec: dict[str, Any] = {
-                "id": q.get("id"), "question": q["question"], "answers": q["answers"][:3],
+                "id": q.get("id"),
+                "question": q["question"],
+                "answers": q["answers"][:3],
                 "recall_at_1": contains(" ".join(chosen[:1]), q["answers"]),
                 "recall_at_5": contains(" ".join(chosen[:5]), q["answers"]),
-                "passages": len(chosen), "error": error,
+                "passages": len(chosen),
+                "error": error,
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 1),
                 "timings": done.timings.model_dump() if done else None,
             }
@@ -141,9 +163,15 @@ async def evaluate(
                 cites, supported, needing, cited = judge_citations(answer, by_n, threshold)
                 plain = MARKER_RE.sub("", answer)
                 rec.update(
-                    answer=answer, exact_match=exact_match(plain, q["answers"]), f1=f1(plain, q["answers"]),
-                    contains=contains(plain, q["answers"]), citations=cites, supported_citations=supported,
-                    sentences=needing, cited_sentences=cited, abstained=bool(ABSTAIN_RE.search(answer)),
+                    answer=answer,
+                    exact_match=exact_match(plain, q["answers"]),
+                    f1=f1(plain, q["answers"]),
+                    contains=contains(plain, q["answers"]),
+                    citations=cites,
+                    supported_citations=supported,
+                    sentences=needing,
+                    cited_sentences=cited,
+                    abstained=bool(ABSTAIN_RE.search(answer)),
                 )
             records.append(rec)
             bar.set_postfix(recall5=f"{sum(r['recall_at_5'] for r in records) / len(records):.2f}")
@@ -156,7 +184,11 @@ def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any
     def mean(key: str) -> float:
         return round(sum(float(r[key]) for r in records) / n, 4) if n else 0.0
 
-    out: dict[str, Any] = {"questions": n, "recall_at_1": mean("recall_at_1"), "recall_at_5": mean("recall_at_5")}
+    out: dict[str, Any] = {
+        "questions": n,
+        "recall_at_1": mean("recall_at_1"),
+        "recall_at_5": mean("recall_at_5"),
+    }
     if not generate:
         return out
     cites = sum(r["citations"] for r in records)
@@ -164,11 +196,14 @@ def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any
     latencies = [r["latency_ms"] for r in records if not r["error"]]
     ttfts = [r["timings"]["ttft_ms"] for r in records if r["timings"] and r["timings"]["ttft_ms"]]
     out.update(
-        exact_match=mean("exact_match"), f1=mean("f1"), contains=mean("contains"),
+        exact_match=mean("exact_match"),
+        f1=mean("f1"),
+        contains=mean("contains"),
         citation_precision=round(sum(r["supported_citations"] for r in records) / cites, 4) if cites else 0.0,
         citation_coverage=round(sum(r["cited_sentences"] for r in records) / needing, 4) if needing else 0.0,
         abstain_rate=mean("abstained"),
-        latency_ms_p50=round(percentile(latencies, 50), 1), latency_ms_p95=round(percentile(latencies, 95), 1),
+        latency_ms_p50=round(percentile(latencies, 50), 1),
+        latency_ms_p95=round(percentile(latencies, 95), 1),
         ttft_ms_p50=round(percentile(ttfts, 50), 1),
         errors=sum(bool(r["error"]) for r in records),
     )

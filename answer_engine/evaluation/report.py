@@ -41,7 +41,9 @@ def _plt():  # type: ignore[no-untyped-def]
 def stage_table(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     table = {}
     for stage in STAGES:
-        values = [r["timings"][stage] for r in records if r.get("timings") and r["timings"].get(stage) is not None]
+        values = [
+            r["timings"][stage] for r in records if r.get("timings") and r["timings"].get(stage) is not None
+        ]
         table[stage] = {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1)}
     return table
 
@@ -51,8 +53,13 @@ def plot_stages(path: Path, table: dict[str, dict[str, float]], title: str) -> N
     names = [s.removesuffix("_ms") for s in table]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.barh(names, [table[s]["p50"] for s in table], color="#1a5fd1", label="p50")
-    ax.barh(names, [table[s]["p95"] - table[s]["p50"] for s in table], left=[table[s]["p50"] for s in table],
-            color="#9bb8ea", label="p95")
+    ax.barh(
+        names,
+        [table[s]["p95"] - table[s]["p50"] for s in table],
+        left=[table[s]["p50"] for s in table],
+        color="#9bb8ea",
+        label="p95",
+    )
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("ms (log scale)")
     ax.set_title(title)
@@ -62,7 +69,9 @@ def plot_stages(path: Path, table: dict[str, dict[str, float]], title: str) -> N
     plt.close(fig)
 
 
-def plot_bars(path: Path, values: dict[str, float], title: str, *, ylim: tuple[float, float] | None = (0, 1)) -> None:
+def plot_bars(
+    path: Path, values: dict[str, float], title: str, *, ylim: tuple[float, float] | None = (0, 1)
+) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     bars = ax.bar(list(values), list(values.values()), color="#1a5fd1")

@@ -15,8 +15,11 @@ class ServerThread:
         with socket.socket() as sock:
             sock.bind((host, 0))
             self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                                    timeout_graceful_shutdown=graceful_s))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=graceful_s
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://{host}:{self.port}"
 

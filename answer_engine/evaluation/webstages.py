@@ -16,8 +16,13 @@ from answer_engine.evaluation.littleweb import little_web_app
 from answer_engine.evaluation.server import ServerThread
 from answer_engine.request import AskRequest
 
-QUESTIONS = ["What causes tides on Earth?", "When did Mauna Loa last erupt?", "How do glaciers form?",
-             "What is the largest coral reef system?", "What causes an aurora?"]
+QUESTIONS = [
+    "What causes tides on Earth?",
+    "When did Mauna Loa last erupt?",
+    "How do glaciers form?",
+    "What is the largest coral reef system?",
+    "What causes an aurora?",
+]
 STAGES = ("search_ms", "fetch_ms", "extract_ms", "select_ms", "ttft_ms", "generation_ms", "total_ms")
 
 
@@ -65,17 +70,30 @@ async def run(settings: Settings, *, report_to: str | None = None) -> tuple[dict
     def medians(rows: list[dict[str, Any]]) -> dict[str, float]:
         return {s: round(statistics.median(r[s] for r in rows), 1) for s in STAGES}
 
-    summary = {"questions": len(QUESTIONS), "pages_per_question": statistics.median(r["pages_read"] for r in cold),
-               "sources_per_answer": statistics.median(r["sources"] for r in cold),
-               "backend": settings.generation.backend, "model": settings.generation.model,
-               "cold_cache": medians(cold), "warm_cache": medians(warm)}
+    summary = {
+        "questions": len(QUESTIONS),
+        "pages_per_question": statistics.median(r["pages_read"] for r in cold),
+        "sources_per_answer": statistics.median(r["sources"] for r in cold),
+        "backend": settings.generation.backend,
+        "model": settings.generation.model,
+        "cold_cache": medians(cold),
+        "warm_cache": medians(warm),
+    }
     out = report.report_dir("web-stages", report_to)
-    lines = ["# Per-stage time, answering from the web (little web on 127.0.0.1)", "",
-             f"{len(QUESTIONS)} questions, {summary['pages_per_question']} pages fetched and extracted for each, "
-             f"{summary['sources_per_answer']} of them selected as sources; backend "
-             f"{summary['backend']} ({summary['model']}); medians in ms.", "",
-             "| stage | cold caches | warm caches |", "|---|---:|---:|"]
-    lines += [f"| {s.removesuffix('_ms')} | {summary['cold_cache'][s]} | {summary['warm_cache'][s]} |" for s in STAGES]
+    lines = [
+        "# Per-stage time, answering from the web (little web on 127.0.0.1)",
+        "",
+        f"{len(QUESTIONS)} questions, {summary['pages_per_question']} pages fetched and extracted for each, "
+        f"{summary['sources_per_answer']} of them selected as sources; backend "
+        f"{summary['backend']} ({summary['model']}); medians in ms.",
+        "",
+        "| stage | cold caches | warm caches |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {s.removesuffix('_ms')} | {summary['cold_cache'][s]} | {summary['warm_cache'][s]} |"
+        for s in STAGES
+    ]
     out.mkdir(parents=True, exist_ok=True)
     report.write_json(out / "summary.json", summary)
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

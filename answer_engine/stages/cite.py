@@ -29,5 +29,7 @@ class Citer:
 
     def citations(self) -> CitationsEvent:
         by_n = self.sources
-        return CitationsEvent(citations=[Citation(n=n, url=by_n[n].url, title=by_n[n].title) for n in self.stream.cited],
-                              answer=self.stream.text)
+        return CitationsEvent(
+            citations=[Citation(n=n, url=by_n[n].url, title=by_n[n].title) for n in self.stream.cited],
+            answer=self.stream.text,
+        )

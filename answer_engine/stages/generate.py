@@ -13,7 +13,12 @@ from collections.abc import AsyncIterator
 from answer_engine.backends.base import Backend, BackendError, GenerationParams
 from answer_engine.config import Settings
 from answer_engine.events import CitationsEvent, DeltaEvent
-from answer_engine.prompt import STOP_STRINGS, build_messages, build_no_search_messages, build_related_messages
+from answer_engine.prompt import (
+    STOP_STRINGS,
+    build_messages,
+    build_no_search_messages,
+    build_related_messages,
+)
 from answer_engine.stages.cite import Citer
 from answer_engine.stages.state import RunState, StageError
 
@@ -40,11 +45,13 @@ async def generate(
     Raises StageError("generate", ...) on a backend failure or timeout."""
     request, timings = state.request, state.timings
     if searched:
-        state.messages = build_messages(request.query, state.sources, request.history,
-                                        instructions=request.options.instructions)
+        state.messages = build_messages(
+            request.query, state.sources, request.history, instructions=request.options.instructions
+        )
     else:
-        state.messages = build_no_search_messages(request.query, request.history,
-                                                  instructions=request.options.instructions)
+        state.messages = build_no_search_messages(
+            request.query, request.history, instructions=request.options.instructions
+        )
     state.trace["messages"] = state.messages
     params = params_for(state, settings)
     state.trace["params"] = params

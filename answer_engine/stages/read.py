@@ -27,8 +27,15 @@ log = logging.getLogger(__name__)
 class PageReader:
     """Reads the pages of search results; counts page-cache hits and misses (for /metrics)."""
 
-    def __init__(self, settings: FetchSettings, *, chunk_words: int, cache: Cache, store: PassageStore | None = None,
-                 fetcher: Fetcher | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        chunk_words: int,
+        cache: Cache,
+        store: PassageStore | None = None,
+        fetcher: Fetcher | None = None,
+    ) -> None:
         self.settings = settings
         self.chunk_words = chunk_words
         self.cache = cache
@@ -52,7 +59,9 @@ class PageReader:
         state.timings.fetch_ms = state.ms_since(t)
 
         t = time.perf_counter()
-        extracted: dict[int, tuple[ExtractedPage | None, bool]] = {i: (c, False) for i, c in zip(web, cached) if c}
+        extracted: dict[int, tuple[ExtractedPage | None, bool]] = {
+            i: (c, False) for i, c in zip(web, cached) if c
+        }
         got = await asyncio.gather(*(self._extract(results[i], *fetched[i]) for i in to_fetch))
         extracted.update(zip(to_fetch, got))
         pages: list[ReadPage] = []
@@ -69,8 +78,17 @@ class PageReader:
                 title = page.title
             # Providers without scores rank by position.
             score = result.score if result.score is not None else 1.0 / (rank + 1)
-            pages.append(ReadPage(url=result.url, title=title or result.url, passages=passages, score=score,
-                                  from_snippet=from_snippet, date=result.date, provider=result.provider))
+            pages.append(
+                ReadPage(
+                    url=result.url,
+                    title=title or result.url,
+                    passages=passages,
+                    score=score,
+                    from_snippet=from_snippet,
+                    date=result.date,
+                    provider=result.provider,
+                )
+            )
         state.timings.extract_ms = state.ms_since(t)
         state.pages = pages
         return pages
@@ -96,10 +114,14 @@ class PageReader:
                 log.warning("fetch failed for %s: %s; using the search snippet", result.url, exc)
                 return FetchedPage(url=result.url, content_type="text/plain", text=result.snippet), True
 
-    async def _extract(self, result: SearchResult, page: FetchedPage, from_snippet: bool) -> tuple[ExtractedPage | None, bool]:
+    async def _extract(
+        self, result: SearchResult, page: FetchedPage, from_snippet: bool
+    ) -> tuple[ExtractedPage | None, bool]:
         got = await asyncio.to_thread(_extract_one, page, result)
         if got is not None and not from_snippet:
-            await self.cache.set("page", cache_key(result.url), got.model_dump(mode="json"), self.settings.cache_ttl_s)
+            await self.cache.set(
+                "page", cache_key(result.url), got.model_dump(mode="json"), self.settings.cache_ttl_s
+            )
         return got, from_snippet
 
 

@@ -34,7 +34,9 @@ class CachedSearch(SearchProvider):
     def prepare(self) -> None:
         self.inner.prepare()
 
-    async def search(self, query: str, *, max_results: int, filters: SearchFilters | None = None) -> list[SearchResult]:
+    async def search(
+        self, query: str, *, max_results: int, filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
         filters = filters or SearchFilters()
         key = cache_key(self.names, query, max_results, filters.model_dump(mode="json"))
         raw = await self.cache.get("search", key)
@@ -55,8 +57,11 @@ async def search(provider: SearchProvider, state: RunState, settings: SearchSett
     t = time.perf_counter()
     try:
         async with asyncio.timeout(settings.deadline_s + SEARCH_GRACE_S):
-            results = await provider.search(state.query, max_results=wanted * FILTER_OVERFETCH if filters.active
-                                            else wanted, filters=filters)
+            results = await provider.search(
+                state.query,
+                max_results=wanted * FILTER_OVERFETCH if filters.active else wanted,
+                filters=filters,
+            )
     except TimeoutError:
         raise StageError("search", f"search did not answer within {settings.deadline_s:g}s") from None
     except SearchError as exc:

@@ -14,7 +14,15 @@ from typing import Any
 
 from answer_engine.config import RetrievalSettings
 from answer_engine.embeddings import Embedder, passage_input
-from answer_engine.passages import Passage, ReadPage, SourceDoc, group_sources, hybrid_rerank, rank_passages, select_passages
+from answer_engine.passages import (
+    Passage,
+    ReadPage,
+    SourceDoc,
+    group_sources,
+    hybrid_rerank,
+    rank_passages,
+    select_passages,
+)
 from answer_engine.stages.state import RunState
 from search_adapters.base import PassageStore
 
@@ -24,8 +32,13 @@ CONTEXT_SIZES: dict[str, tuple[float, float]] = {"low": (0.4, 0.5), "medium": (1
 
 
 class Selector:
-    def __init__(self, settings: RetrievalSettings, *, embedder: Embedder | None = None,
-                 store: PassageStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: RetrievalSettings,
+        *,
+        embedder: Embedder | None = None,
+        store: PassageStore | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder if settings.dense_weight > 0 else None
         self.store = store
@@ -40,8 +53,10 @@ class Selector:
             dense = await asyncio.to_thread(self._dense_scores, query, pages, ranked)
             ranked = hybrid_rerank(ranked, dense, [p.score for p in pages], weight=cfg.dense_weight)
         state.chosen = select_passages(
-            ranked, max_passages=max(1, round(cfg.max_passages * share_passages)),
-            token_budget=int(cfg.context_tokens * share_budget), min_relative_score=cfg.min_relative_score,
+            ranked,
+            max_passages=max(1, round(cfg.max_passages * share_passages)),
+            token_budget=int(cfg.context_tokens * share_budget),
+            min_relative_score=cfg.min_relative_score,
         )
         state.sources = group_sources(state.chosen, pages)
         state.timings.select_ms = state.ms_since(t)
@@ -59,7 +74,9 @@ class Selector:
                 vectors[i] = v
         missing = [i for i, v in enumerate(vectors) if v is None][:DENSE_ON_THE_FLY]
         if missing:
-            fresh = self.embedder.encode([passage_input(pages[ranked[i].page].title, ranked[i].text) for i in missing])
+            fresh = self.embedder.encode(
+                [passage_input(pages[ranked[i].page].title, ranked[i].text) for i in missing]
+            )
             for i, v in zip(missing, fresh):
                 vectors[i] = v
         return [float(v @ q) if v is not None else 0.0 for v in vectors]

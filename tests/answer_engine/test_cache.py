@@ -41,8 +41,12 @@ async def test_redis_cache_is_shared_between_replicas(redis_url):
 
 
 async def test_redis_down_and_back_mid_run(redis_proxy):
-    cache = RedisCache(f"redis://127.0.0.1:{redis_proxy.port}/0", prefix=f"ae:test:{uuid.uuid4().hex}:",
-                       timeout_s=0.3, backoff_s=0.5)
+    cache = RedisCache(
+        f"redis://127.0.0.1:{redis_proxy.port}/0",
+        prefix=f"ae:test:{uuid.uuid4().hex}:",
+        timeout_s=0.3,
+        backoff_s=0.5,
+    )
     try:
         await cache.set("page", "k", {"v": 1}, ttl_s=30)
         assert await cache.get("page", "k") == {"v": 1}

@@ -3,9 +3,15 @@ import pytest
 from answer_engine.citations import CitationStream, SourceText, parse_marker
 
 SOURCES = [
-    SourceText(1, "One of the most famous people born in Warsaw was Maria Skłodowska-Curie, the first female "
-                  "recipient of the Nobel Prize."),
-    SourceText(2, "Casimir Pulaski, a Polish general and hero of the American Revolutionary War, was born in Warsaw in 1745."),
+    SourceText(
+        1,
+        "One of the most famous people born in Warsaw was Maria Skłodowska-Curie, the first female "
+        "recipient of the Nobel Prize.",
+    ),
+    SourceText(
+        2,
+        "Casimir Pulaski, a Polish general and hero of the American Revolutionary War, was born in Warsaw in 1745.",  # noqa: E501
+    ),
     SourceText(3, "Warsaw is the capital and largest city of Poland."),
 ]
 
@@ -13,15 +19,21 @@ SOURCES = [
 def run(text: str, step: int = 1, sources=SOURCES) -> CitationStream:
     """Feed text in pieces of `step` characters, the way tokens arrive."""
     cs = CitationStream(sources)
-    shown = "".join(cs.feed(text[i:i + step]) for i in range(0, len(text), step)) + cs.finish()
+    shown = "".join(cs.feed(text[i : i + step]) for i in range(0, len(text), step)) + cs.finish()
     assert shown == cs.text  # what streamed is exactly the final answer
     return cs
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
 def test_markers_parsed_across_token_boundaries(step):
-    cs = run("Maria Curie was the first female recipient of the Nobel Prize [1]. Pulaski was born in 1745 [2].", step)
-    assert cs.text == "Maria Curie was the first female recipient of the Nobel Prize [1]. Pulaski was born in 1745 [2]."
+    cs = run(
+        "Maria Curie was the first female recipient of the Nobel Prize [1]. Pulaski was born in 1745 [2].",
+        step,
+    )
+    assert (
+        cs.text
+        == "Maria Curie was the first female recipient of the Nobel Prize [1]. Pulaski was born in 1745 [2]."
+    )
     assert cs.cited == [1, 2]
 
 
@@ -51,9 +63,14 @@ def test_variants_normalized():
 
 
 def test_multi_marker_keeps_supported_only_and_orders_first_use():
-    cs = run("Warsaw is the capital of Poland [3, 1]. Curie was the first female Nobel Prize recipient [1][1].")
+    cs = run(
+        "Warsaw is the capital of Poland [3, 1]. Curie was the first female Nobel Prize recipient [1][1]."
+    )
     # source 1 names Warsaw but says nothing of it being Poland's capital: dropped from sentence one
-    assert cs.text == "Warsaw is the capital of Poland [3]. Curie was the first female Nobel Prize recipient [1]."
+    assert (
+        cs.text
+        == "Warsaw is the capital of Poland [3]. Curie was the first female Nobel Prize recipient [1]."
+    )
     assert cs.cited == [3, 1]
 
 
@@ -85,8 +102,16 @@ def test_newline_ends_sentence():
 
 @pytest.mark.parametrize(
     "marker,expected",
-    [("[1]", [1]), ("[1, 2]", [1, 2]), ("[1-3]", [1, 2, 3]), ("[citation:4]", [4]), ("[Source 2]", [2]),
-     ("[note]", None), ("[]", None), ("[1a]", None)],
+    [
+        ("[1]", [1]),
+        ("[1, 2]", [1, 2]),
+        ("[1-3]", [1, 2, 3]),
+        ("[citation:4]", [4]),
+        ("[Source 2]", [2]),
+        ("[note]", None),
+        ("[]", None),
+        ("[1a]", None),
+    ],
 )
 def test_parse_marker(marker, expected):
     assert parse_marker(marker) == expected
@@ -102,7 +127,10 @@ def test_short_answer_cited_to_the_source_containing_it():
 def test_a_broken_marker_cannot_combine_into_an_uncounted_citation():
     # found by hypothesis: "[1" (broken by a new "[") plus a later "]" used to show as "[1]"
     # while the citations event did not list source 1
-    sources = [SourceText(1, "Warsaw is the capital of Poland."), SourceText(2, "Oxygen is a chemical element.")]
+    sources = [
+        SourceText(1, "Warsaw is the capital of Poland."),
+        SourceText(2, "Oxygen is a chemical element."),
+    ]
     cs = CitationStream(sources)
     shown = "".join(cs.feed(c) for c in "[1[2]]") + cs.finish()
     assert "[1]" not in shown and shown == cs.text

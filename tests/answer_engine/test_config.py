@@ -11,7 +11,7 @@ def test_defaults_from_toml():
 
 def test_environment_overrides_file(tmp_path, monkeypatch):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[server]\nport = 9100\n[generation]\nmax_tokens = 64\n')
+    cfg.write_text("[server]\nport = 9100\n[generation]\nmax_tokens = 64\n")
     monkeypatch.setenv("AE_GENERATION__MAX_TOKENS", "32")
     monkeypatch.setenv("AE_DATA_DIR", str(tmp_path / "d"))
     s = load_settings(cfg)

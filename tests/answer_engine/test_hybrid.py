@@ -4,18 +4,24 @@ import json
 
 import pytest
 
+from answer_engine.backends.extractive import ExtractiveBackend as fake_backend
 from answer_engine.components import build_pipeline
 from answer_engine.config import load_settings
-from answer_engine.backends.extractive import ExtractiveBackend as fake_backend
 from answer_engine.embeddings import Embedder
-from answer_engine.request import AskRequest
 from answer_engine.ingest import register_source
+from answer_engine.request import AskRequest
 
 DOCS = [
-    {"url": "https://pets.example/cats", "title": "Cats",
-     "text": "Domestic cats are carnivores that eat meat. A house cat will eat mice and small birds."},
-    {"url": "https://pets.example/diet", "title": "Diet",
-     "text": "People eat many things. A typical diet has bread, rice and vegetables that we eat daily."},
+    {
+        "url": "https://pets.example/cats",
+        "title": "Cats",
+        "text": "Domestic cats are carnivores that eat meat. A house cat will eat mice and small birds.",
+    },
+    {
+        "url": "https://pets.example/diet",
+        "title": "Diet",
+        "text": "People eat many things. A typical diet has bread, rice and vegetables that we eat daily.",
+    },
 ]
 QUESTION = "What do felines eat?"
 
@@ -37,9 +43,14 @@ async def first_source(tmp_path, embedder, dense_weight):
     corpus = tmp_path / "docs.jsonl"
     corpus.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
     register_source(data, corpus)
-    settings = load_settings(data_dir=data, search={"include_default_corpus": False},
-                             retrieval={"dense_weight": dense_weight, "min_relative_score": 0.0, "max_passages": 1})
-    pipeline = build_pipeline(settings, backend=fake_backend(), embedder=embedder)  # never called: generate=False
+    settings = load_settings(
+        data_dir=data,
+        search={"include_default_corpus": False},
+        retrieval={"dense_weight": dense_weight, "min_relative_score": 0.0, "max_passages": 1},
+    )
+    pipeline = build_pipeline(
+        settings, backend=fake_backend(), embedder=embedder
+    )  # never called: generate=False
     trace = {}
     async for _ in pipeline.run(AskRequest(query=QUESTION), trace=trace, generate=False):
         pass
@@ -54,4 +65,6 @@ async def test_dense_similarity_finds_what_words_miss(tmp_path, embedder):
     store = pipeline.selector.store
     (passage,) = store.page_passages("https://pets.example/cats")
     (vector,) = store.vectors([passage.id])
-    assert vector is not None and abs(float(vector @ embedder.encode([f"Cats. {passage.text}"])[0]) - 1) < 1e-4
+    assert (
+        vector is not None and abs(float(vector @ embedder.encode([f"Cats. {passage.text}"])[0]) - 1) < 1e-4
+    )

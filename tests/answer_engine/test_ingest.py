@@ -50,13 +50,19 @@ def test_stored_passages_are_the_one_chunkers_output(shared_data_dir):
 def _user_folder(root: Path) -> Path:
     folder = root / "notes"
     folder.mkdir()
-    (folder / "zorblax.md").write_text("# Zorblax engines\n\nThe zorblax engine was invented by Quentin Marlowe in 1911 "
-                                        "to pump water out of tin mines in Cornwall.\n")
-    (folder / "plain.txt").write_text("Frobnicating widgets requires a torque of exactly 42 newton metres, "
-                                       "according to the maintenance handbook.")
-    (folder / "page.html").write_text("<html><head><title>Glimmer lakes</title></head><body><nav>Home | About</nav>"
-                                       "<main><h1>Glimmer lakes</h1><p>Glimmer lakes glow at night because of "
-                                       "bioluminescent plankton that bloom in late summer.</p></main></body></html>")
+    (folder / "zorblax.md").write_text(
+        "# Zorblax engines\n\nThe zorblax engine was invented by Quentin Marlowe in 1911 "
+        "to pump water out of tin mines in Cornwall.\n"
+    )
+    (folder / "plain.txt").write_text(
+        "Frobnicating widgets requires a torque of exactly 42 newton metres, "
+        "according to the maintenance handbook."
+    )
+    (folder / "page.html").write_text(
+        "<html><head><title>Glimmer lakes</title></head><body><nav>Home | About</nav>"
+        "<main><h1>Glimmer lakes</h1><p>Glimmer lakes glow at night because of "
+        "bioluminescent plankton that bloom in late summer.</p></main></body></html>"
+    )
     (folder / "ignored.bin").write_bytes(b"\x00\x01")
     return folder
 
@@ -86,8 +92,18 @@ async def test_user_folder_is_indexed_and_rebuilt_on_change(tmp_path):
 async def test_jsonl_source(tmp_path):
     data = tmp_path / "data"
     f = tmp_path / "docs.jsonl"
-    rows = [{"url": "https://intranet.example/a", "title": "Holiday policy", "text": "Staff get 30 days of paid leave."},
-            {"url": "https://intranet.example/b", "title": "Parking", "text": "Parking permits are issued by facilities."}]
+    rows = [
+        {
+            "url": "https://intranet.example/a",
+            "title": "Holiday policy",
+            "text": "Staff get 30 days of paid leave.",
+        },
+        {
+            "url": "https://intranet.example/b",
+            "title": "Parking",
+            "text": "Parking permits are issued by facilities.",
+        },
+    ]
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     register_source(data, f)
     index = index_of(Ingestor(data, include_default_corpus=False))
@@ -99,7 +115,9 @@ async def test_jsonl_source(tmp_path):
 def test_bad_jsonl_line_is_a_clear_error(tmp_path):
     data = tmp_path / "data"
     f = tmp_path / "bad.jsonl"
-    f.write_text('{"url": "https://x.example", "title": "t", "text": "fine text here"}\n{"title": "no url"}\n')
+    f.write_text(
+        '{"url": "https://x.example", "title": "t", "text": "fine text here"}\n{"title": "no url"}\n'
+    )
     register_source(data, f)
     with pytest.raises(SearchError, match=r"bad.jsonl:2"):
         Ingestor(data, include_default_corpus=False).ensure()
@@ -135,8 +153,12 @@ def test_a_new_passage_size_rebuilds(tmp_path):
     text = " ".join(f"Sentence number {i} says something about widgets and gears." for i in range(40))
     f.write_text(json.dumps({"url": "https://x.example/a", "title": "A", "text": text}) + "\n")
     register_source(data, f)
-    assert Ingestor(data, include_default_corpus=False, passage_words=90).ensure().passages == len(chunk_text(text, 90))
-    assert Ingestor(data, include_default_corpus=False, passage_words=30).ensure().passages == len(chunk_text(text, 30))
+    assert Ingestor(data, include_default_corpus=False, passage_words=90).ensure().passages == len(
+        chunk_text(text, 90)
+    )
+    assert Ingestor(data, include_default_corpus=False, passage_words=30).ensure().passages == len(
+        chunk_text(text, 30)
+    )
 
 
 class CountingEmbedder:
@@ -154,8 +176,14 @@ def test_embeddings_are_stored_by_passage_id_and_serve_callers_without_them(tmp_
     CountingEmbedder.calls = 0
     data = tmp_path / "data"
     f = tmp_path / "docs.jsonl"
-    rows = [{"url": f"https://x.example/{i}", "title": t, "text": f"{t} beta gamma delta epsilon zeta eta theta {'x ' * i}"}
-            for i, t in enumerate(["Alpha", "Bravo", "Charlie"])]
+    rows = [
+        {
+            "url": f"https://x.example/{i}",
+            "title": t,
+            "text": f"{t} beta gamma delta epsilon zeta eta theta {'x ' * i}",
+        }
+        for i, t in enumerate(["Alpha", "Bravo", "Charlie"])
+    ]
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     register_source(data, f)
     ingestor = Ingestor(data, include_default_corpus=False, embedder=CountingEmbedder())
@@ -170,5 +198,7 @@ def test_embeddings_are_stored_by_passage_id_and_serve_callers_without_them(tmp_
     before = os.stat(meta).st_mtime_ns
     Ingestor(data, include_default_corpus=False).ensure()  # no embedder: no rebuild
     assert os.stat(meta).st_mtime_ns == before
-    Ingestor(data, include_default_corpus=False, embedder=CountingEmbedder()).ensure()  # still embedded: no rebuild
+    Ingestor(
+        data, include_default_corpus=False, embedder=CountingEmbedder()
+    ).ensure()  # still embedded: no rebuild
     assert CountingEmbedder.calls == 1

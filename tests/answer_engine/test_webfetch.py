@@ -33,10 +33,17 @@ async def test_follows_up_to_five_redirects_and_no_more(fetcher, little_web):
         await fetcher.fetch(f"{base}/redirect/6")
 
 
-@pytest.mark.parametrize("target", [
-    "http://127.0.0.2:{port}/page/tides", "http://[::1]:{port}/", "http://169.254.169.254/latest/meta-data/",
-    "http://2130706434:{port}/", "file:///etc/passwd", "http://u:p@127.0.0.1:{port}/page/tides",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.2:{port}/page/tides",
+        "http://[::1]:{port}/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2130706434:{port}/",
+        "file:///etc/passwd",
+        "http://u:p@127.0.0.1:{port}/page/tides",
+    ],
+)
 async def test_every_redirect_hop_is_checked(fetcher, little_web, target):
     base, _ = little_web
     port = base.rsplit(":", 1)[1]

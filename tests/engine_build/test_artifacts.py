@@ -34,19 +34,25 @@ def test_package_is_content_addressed_and_immutable(tiny_checkpoint, root, capsy
     assert first == again and os.path.basename(first).startswith("hf-")
     manifest = artifacts.read_manifest(first)
     assert manifest["kind"] == "hf" and manifest["inputs"]["checkpoint"]
-    assert not [p for p in (root / "artifacts").iterdir() if p.name.startswith(".tmp")]  # no half-written leftovers
+    assert not [
+        p for p in (root / "artifacts").iterdir() if p.name.startswith(".tmp")
+    ]  # no half-written leftovers
 
 
 def test_verify_runs_golden_prompts_and_records_them(tiny_checkpoint, root, capsys):
     artifact = package(tiny_checkpoint, root, capsys)
-    assert main(["verify", artifact, "--reference", str(tiny_checkpoint), "--max-tokens", "12", "--json"]) == 0
+    assert (
+        main(["verify", artifact, "--reference", str(tiny_checkpoint), "--max-tokens", "12", "--json"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["passed"] and len(result["prompts"]) == 3
     assert all(p["deterministic"] and p["reference_match"] and p["no_eos_text"] for p in result["prompts"])
     assert artifacts.read_manifest(artifact)["verify"]["passed"] is True
 
 
-def test_promote_needs_verify_then_rollback_goes_back(tiny_checkpoint, test_model_path, root, tmp_path, capsys):
+def test_promote_needs_verify_then_rollback_goes_back(
+    tiny_checkpoint, test_model_path, root, tmp_path, capsys
+):
     hf = package(tiny_checkpoint, root, capsys)
     gguf = package(test_model_path, root, capsys)
     assert main(["promote", hf, "--output", str(root)]) == 1
@@ -69,7 +75,9 @@ def test_promote_needs_verify_then_rollback_goes_back(tiny_checkpoint, test_mode
     assert main(["promote", hf, "--output", str(other), "--force"]) == 1  # not an artifact of that root
 
 
-def test_build_with_the_library_writes_a_complete_artifact(fake_tensorrt_llm, tiny_checkpoint, root, monkeypatch, capsys):
+def test_build_with_the_library_writes_a_complete_artifact(
+    fake_tensorrt_llm, tiny_checkpoint, root, monkeypatch, capsys
+):
     """The build path driven through the tensorrt_llm contract fake, with torch told a GPU is there
     (this machine has none): the artifact, its name, tokenizer and manifest; fp8 passes its QuantConfig."""
     import torch
@@ -78,13 +86,24 @@ def test_build_with_the_library_writes_a_complete_artifact(fake_tensorrt_llm, ti
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA H100 80GB HBM3")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (9, 0))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    small = ["--max-seq-len", "512", "--max-input-len", "384", "--max-num-tokens", "512", "--quantization", "fp8"]
+    small = [
+        "--max-seq-len",
+        "512",
+        "--max-input-len",
+        "384",
+        "--max-num-tokens",
+        "512",
+        "--quantization",
+        "fp8",
+    ]
     assert main(["build", str(tiny_checkpoint), "--output", str(root), *small]) == 0
     artifact = capsys.readouterr().out.strip()
     assert os.path.basename(artifact).startswith("trtllm-engine-")
     m = artifacts.read_manifest(artifact)
     assert m["kind"] == "trtllm-engine" and m["settings"]["quantization"] == "fp8"
-    assert m["environment"]["compute_capability"] == "9.0" and m["environment"]["tensorrt_llm"] == "1.2.0-fake"
+    assert (
+        m["environment"]["compute_capability"] == "9.0" and m["environment"]["tensorrt_llm"] == "1.2.0-fake"
+    )
     assert m["inputs"]["checkpoint"] and "build_s" in m["timings"]
     assert (root / "artifacts" / os.path.basename(artifact) / "model" / "rank0.engine").is_file()
     assert (root / "artifacts" / os.path.basename(artifact) / "tokenizer" / "tokenizer.json").is_file()

@@ -35,7 +35,9 @@ def test_merge_writes_a_checkpoint_equal_to_base_plus_adapter(tiny_checkpoint, a
     out = tmp_path / "merged"
     assert main(["merge-lora", str(tiny_checkpoint), str(adapter_dir), str(out)]) == 0
     manifest = json.loads(capsys.readouterr().out)
-    assert manifest["adapter_hash"] == tree_hash(adapter_dir) and manifest["base_hash"] == tree_hash(tiny_checkpoint)
+    assert manifest["adapter_hash"] == tree_hash(adapter_dir) and manifest["base_hash"] == tree_hash(
+        tiny_checkpoint
+    )
     assert json.loads((out / "merge_manifest.json").read_text())["adapter_hash"] == manifest["adapter_hash"]
     assert (out / "tokenizer.json").is_file() and (out / "chat_template.jinja").is_file()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
+from engine_build.checkpoint import inspect_checkpoint
 from engine_build.cli import main
 from engine_build.plan import GIB, Target, estimate_memory
-from engine_build.checkpoint import inspect_checkpoint
 
 SMALL = ["--max-seq-len", "512", "--max-input-len", "384", "--max-num-tokens", "512", "--max-batch-size", "8"]
 
@@ -24,8 +24,10 @@ def test_plan_json_validates_estimates_and_prints_the_build(tiny_checkpoint, tmp
     assert m["kv_cache_gib"] == round(128 * 8 * 512 / GIB, 3)
     assert plan["artifact"].startswith(str(tmp_path / "engines" / "artifacts" / "trtllm-engine-"))
     assert plan["commands"]["cli"][0].startswith("python examples/models/core/llama/convert_checkpoint.py")
-    assert any(line.startswith("trtllm-build --checkpoint_dir") and "--max_seq_len 512" in line
-               for line in plan["commands"]["cli"])
+    assert any(
+        line.startswith("trtllm-build --checkpoint_dir") and "--max_seq_len 512" in line
+        for line in plan["commands"]["cli"]
+    )
     assert not (tmp_path / "engines").exists()  # planning writes nothing
 
 
@@ -41,7 +43,9 @@ def test_quantization_shrinks_weights_and_fp8_kv(tiny_checkpoint):
 
 
 def test_plan_refuses_what_cannot_be_built(tiny_checkpoint, tmp_path, capsys):
-    assert main(["plan", str(tiny_checkpoint), "--tp-size", "3"]) == 1  # 4 heads / 3 GPUs; 4096 > 512 positions
+    assert (
+        main(["plan", str(tiny_checkpoint), "--tp-size", "3"]) == 1
+    )  # 4 heads / 3 GPUs; 4096 > 512 positions
     err = capsys.readouterr().err
     assert "tp_size 3 does not divide" in err and "max_position_embeddings 512" in err
 

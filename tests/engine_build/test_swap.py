@@ -21,16 +21,21 @@ KEY = "admin-test-key"
 
 
 @pytest.mark.model
-async def test_promote_and_rollback_under_load(settings, tiny_checkpoint, test_model_path, tmp_path, serve, capsys):
+async def test_promote_and_rollback_under_load(
+    settings, tiny_checkpoint, test_model_path, tmp_path, serve, capsys
+):
     root = tmp_path / "engines"
     for model in (tiny_checkpoint, test_model_path):
         assert main(["package", str(model), "--output", str(root)]) == 0
     hf, gguf = capsys.readouterr().out.split()
     assert main(["promote", hf, "--output", str(root), "--force"]) == 0
 
-    s = load_settings(data_dir=settings.data_dir, retrieval={"dense_weight": 0.0},
-                      generation={"artifacts_root": str(root), "max_tokens": 12, "n_ctx": 2048},
-                      server={"admin_key_hashes": [hash_key(KEY)], "max_in_flight": 16})
+    s = load_settings(
+        data_dir=settings.data_dir,
+        retrieval={"dense_weight": 0.0},
+        generation={"artifacts_root": str(root), "max_tokens": 12, "n_ctx": 2048},
+        server={"admin_key_hashes": [hash_key(KEY)], "max_in_flight": 16},
+    )
     url = await asyncio.to_thread(serve, create_app(s))
     async with httpx.AsyncClient(timeout=120) as client:
         assert (await client.get(f"{url}/health")).json()["artifact"] == hf
@@ -45,7 +50,9 @@ async def test_promote_and_rollback_under_load(settings, tiny_checkpoint, test_m
         askers = [asyncio.create_task(asker()) for _ in range(3)]
         await asyncio.sleep(1)
         service = ["--service", url, "--admin-key", KEY]
-        assert await asyncio.to_thread(main, ["promote", gguf, "--output", str(root), "--force", *service]) == 0
+        assert (
+            await asyncio.to_thread(main, ["promote", gguf, "--output", str(root), "--force", *service]) == 0
+        )
         assert (await client.get(f"{url}/health")).json()["artifact"] == gguf
         during = len(outcomes)
         await asyncio.sleep(3)
@@ -60,18 +67,24 @@ async def test_promote_and_rollback_under_load(settings, tiny_checkpoint, test_m
         assert len(outcomes) > during > 0  # answers before, during and after the swaps
 
         # a wrong key changes nothing
-        r = await client.post(f"{url}/admin/reload", json={"artifact": gguf}, headers={"Authorization": "Bearer no"})
+        r = await client.post(
+            f"{url}/admin/reload", json={"artifact": gguf}, headers={"Authorization": "Bearer no"}
+        )
         assert r.status_code == 401 and (await client.get(f"{url}/health")).json()["artifact"] == hf
         # only artifacts of the configured root load
-        r = await client.post(f"{url}/admin/reload", json={"artifact": str(tmp_path)},
-                              headers={"Authorization": f"Bearer {KEY}"})
+        r = await client.post(
+            f"{url}/admin/reload",
+            json={"artifact": str(tmp_path)},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
         assert r.status_code == 400 and "artifacts are loaded only from" in r.json()["error"]["message"]
         # a broken artifact is refused and the service keeps serving the current one
         broken = root / "artifacts" / "hf-broken"
         broken.mkdir()
         (broken / "manifest.json").write_text('{"kind": "hf", "model": "model"}')
-        r = await client.post(f"{url}/admin/reload", json={"artifact": str(broken)},
-                              headers={"Authorization": f"Bearer {KEY}"})
+        r = await client.post(
+            f"{url}/admin/reload", json={"artifact": str(broken)}, headers={"Authorization": f"Bearer {KEY}"}
+        )
         assert r.status_code == 500 and "still serving" in r.json()["error"]["message"]
         assert (await ask_over_sse(client, url, "Who was Marie Curie?"))["outcome"] == "ok"
     assert artifacts.current(root).name == os.path.basename(hf)

@@ -57,13 +57,19 @@ def test_a_missing_or_foreign_index_is_a_clear_error(tmp_path):
 async def test_a_new_build_is_picked_up_without_a_restart(tmp_path):
     data = tmp_path / "data"
     f = tmp_path / "docs.jsonl"
-    f.write_text(json.dumps({"url": "https://x.example/a", "title": "A", "text": "Zebras graze on the savanna grass."}) + "\n")
+    f.write_text(
+        json.dumps({"url": "https://x.example/a", "title": "A", "text": "Zebras graze on the savanna grass."})
+        + "\n"
+    )
     register_source(data, f)
     ingestor = Ingestor(data, include_default_corpus=False)
     ingestor.ensure()
     index = LocalIndex(ingestor.path, analyzer=terms)  # no refresh hook: it only watches the index
     assert (await index.search("zebras", max_results=1))[0].url == "https://x.example/a"
-    f.write_text(json.dumps({"url": "https://x.example/b", "title": "B", "text": "Okapis live in the rainforest."}) + "\n")
+    f.write_text(
+        json.dumps({"url": "https://x.example/b", "title": "B", "text": "Okapis live in the rainforest."})
+        + "\n"
+    )
     ingestor.ensure()  # another process (answer-engine index) rebuilt it
     assert (await index.search("okapis", max_results=1))[0].url == "https://x.example/b"
     assert index.page_passages("https://x.example/a") is None

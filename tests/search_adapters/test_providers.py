@@ -47,7 +47,9 @@ async def test_searxng_maps_results_and_sends_json_format():
     rec = Recorder(recorded("searxng_ok.json"))
     provider = SearXNG(rec.client(), "http://searx.internal:8888/")
     assert isinstance(provider, SearchProvider)
-    results = await provider.search("rust borrow checker", max_results=5, filters=SearchFilters(recency="week"))
+    results = await provider.search(
+        "rust borrow checker", max_results=5, filters=SearchFilters(recency="week")
+    )
     req = rec.requests[0]
     assert req.url.path == "/search" and req.url.params["format"] == "json"
     assert req.url.params["q"] == "rust borrow checker" and req.url.params["time_range"] == "week"
@@ -72,7 +74,9 @@ async def test_searxng_without_json_format_enabled_says_so():
 async def test_brave_sends_the_token_and_maps_web_results():
     rec = Recorder(recorded("brave_ok.json"))
     provider = Brave(rec.client(), "BSA-secret")
-    results = await provider.search("rust borrow checker", max_results=30, filters=SearchFilters(recency="day"))
+    results = await provider.search(
+        "rust borrow checker", max_results=30, filters=SearchFilters(recency="day")
+    )
     req = rec.requests[0]
     assert req.url.path == "/res/v1/web/search" and req.headers["X-Subscription-Token"] == "BSA-secret"
     assert req.url.params["count"] == "20" and req.url.params["freshness"] == "pd"  # the API caps count at 20
@@ -82,13 +86,18 @@ async def test_brave_sends_the_token_and_maps_web_results():
 
 async def test_brave_date_range_filter_becomes_freshness_range():
     rec = Recorder(recorded("brave_ok.json"))
-    await Brave(rec.client(), "k").search("q", max_results=5,
-                                          filters=SearchFilters(after=date(2024, 1, 1), before=date(2024, 6, 30)))
+    await Brave(rec.client(), "k").search(
+        "q", max_results=5, filters=SearchFilters(after=date(2024, 1, 1), before=date(2024, 6, 30))
+    )
     assert rec.requests[0].url.params["freshness"] == "2024-01-01to2024-06-30"
 
 
 async def test_brave_rate_limit_carries_status_code_and_retry_after():
-    rec = Recorder(recorded("brave_429.json"), status=429, headers={"Retry-After": "1", "X-RateLimit-Remaining": "0, 1683"})
+    rec = Recorder(
+        recorded("brave_429.json"),
+        status=429,
+        headers={"Retry-After": "1", "X-RateLimit-Remaining": "0, 1683"},
+    )
     with pytest.raises(SearchError, match="RATE_LIMITED: Request rate limit exceeded") as err:
         await Brave(rec.client(), "k").search("q", max_results=5)
     assert err.value.rate_limited and err.value.retry_after == 1.0
@@ -103,11 +112,19 @@ async def test_brave_bad_token():
 async def test_tavily_posts_json_with_bearer_and_domain_filters():
     rec = Recorder(recorded("tavily_ok.json"))
     filters = SearchFilters(domains=["rust-lang.org", "-reddit.com"], recency="month")
-    results = await Tavily(rec.client(), "tvly-secret").search("rust borrow checker", max_results=5, filters=filters)
+    results = await Tavily(rec.client(), "tvly-secret").search(
+        "rust borrow checker", max_results=5, filters=filters
+    )
     req = rec.requests[0]
     body = json.loads(req.content)
-    assert req.method == "POST" and req.url.path == "/search" and req.headers["Authorization"] == "Bearer tvly-secret"
-    assert body["query"] == "rust borrow checker" and body["max_results"] == 5 and body["time_range"] == "month"
+    assert (
+        req.method == "POST"
+        and req.url.path == "/search"
+        and req.headers["Authorization"] == "Bearer tvly-secret"
+    )
+    assert (
+        body["query"] == "rust borrow checker" and body["max_results"] == 5 and body["time_range"] == "month"
+    )
     assert body["include_domains"] == ["rust-lang.org"] and body["exclude_domains"] == ["reddit.com"]
     assert [r.url for r in results][0] == BOOK
     assert results[1].date == "2024-03-12T09:30:00+00:00"  # RFC 2822 in the response, ISO for us
@@ -124,7 +141,9 @@ async def test_tavily_errors_carry_its_message(fixture, status):
 async def test_google_sends_key_and_cx_and_reads_dates_from_metatags():
     rec = Recorder(recorded("google_ok.json"))
     provider = GoogleCSE(rec.client(), "AIza-secret", "017576662512468239146:omuauf_lfve")
-    results = await provider.search("rust borrow checker", max_results=25, filters=SearchFilters(domains=["example.org"]))
+    results = await provider.search(
+        "rust borrow checker", max_results=25, filters=SearchFilters(domains=["example.org"])
+    )
     params = rec.requests[0].url.params
     assert rec.requests[0].url.path == "/customsearch/v1"
     assert params["key"] == "AIza-secret" and params["cx"].startswith("0175") and params["num"] == "10"
@@ -138,8 +157,10 @@ async def test_google_without_items_is_an_empty_answer():
     assert await GoogleCSE(rec.client(), "k", "cx").search("zzqxv", max_results=5) == []
 
 
-@pytest.mark.parametrize("fixture,status,text", [("google_429.json", 429, "RESOURCE_EXHAUSTED"),
-                                                  ("google_400.json", 400, "API key not valid")])
+@pytest.mark.parametrize(
+    "fixture,status,text",
+    [("google_429.json", 429, "RESOURCE_EXHAUSTED"), ("google_400.json", 400, "API key not valid")],
+)
 async def test_google_errors(fixture, status, text):
     rec = Recorder(recorded(fixture), status=status)
     with pytest.raises(SearchError, match=text) as err:
@@ -173,10 +194,18 @@ class FakeDDGS:
 
 
 async def test_ddgs_maps_href_and_body():
-    fake = FakeDDGS([{"title": "References and Borrowing", "href": BOOK, "body": "A reference is like a pointer."},
-                     {"title": "no link", "href": "", "body": ""}])
-    results = await DuckDuckGo(client_factory=fake).search("rust", max_results=5, filters=SearchFilters(recency="week"))
-    assert [(r.url, r.snippet, r.provider) for r in results] == [(BOOK, "A reference is like a pointer.", "ddgs")]
+    fake = FakeDDGS(
+        [
+            {"title": "References and Borrowing", "href": BOOK, "body": "A reference is like a pointer."},
+            {"title": "no link", "href": "", "body": ""},
+        ]
+    )
+    results = await DuckDuckGo(client_factory=fake).search(
+        "rust", max_results=5, filters=SearchFilters(recency="week")
+    )
+    assert [(r.url, r.snippet, r.provider) for r in results] == [
+        (BOOK, "A reference is like a pointer.", "ddgs")
+    ]
     assert fake.calls[0][1]["timelimit"] == "w" and fake.calls[0][1]["max_results"] == 5
 
 
@@ -184,6 +213,13 @@ async def test_ddgs_rate_limit_and_empty_result():
     from ddgs.exceptions import DDGSException, RatelimitException
 
     with pytest.raises(SearchError) as err:
-        await DuckDuckGo(client_factory=FakeDDGS(exc=RatelimitException("202 Ratelimit"))).search("q", max_results=5)
+        await DuckDuckGo(client_factory=FakeDDGS(exc=RatelimitException("202 Ratelimit"))).search(
+            "q", max_results=5
+        )
     assert err.value.rate_limited
-    assert await DuckDuckGo(client_factory=FakeDDGS(exc=DDGSException("No results found."))).search("q", max_results=5) == []
+    assert (
+        await DuckDuckGo(client_factory=FakeDDGS(exc=DDGSException("No results found."))).search(
+            "q", max_results=5
+        )
+        == []
+    )

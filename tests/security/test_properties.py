@@ -11,11 +11,47 @@ from answer_engine.passages import chunk_text
 
 pytestmark = pytest.mark.security
 
-SOURCES = [SourceText(1, "Warsaw is the capital of Poland."), SourceText(2, "Oxygen is a chemical element with symbol O.")]
+SOURCES = [
+    SourceText(1, "Warsaw is the capital of Poland."),
+    SourceText(2, "Oxygen is a chemical element with symbol O."),
+]
 # Text made of words, spaces, punctuation, newlines and marker-like fragments, in any order.
-pieces = st.sampled_from(["Warsaw", " capital", " of", " Poland", ".", " ", "\n", "[", "]", "1", "2", "9", "0", ",",
-                          "[1]", "[2]", "[9]", "[0]", "[1, 2]", "[citation:2]", "[Source 1]", "3.5", "?", "!", '"', "<b>",
-                          "Oxygen", " element", "[note]", "[[1]]", "é", "中"])
+pieces = st.sampled_from(
+    [
+        "Warsaw",
+        " capital",
+        " of",
+        " Poland",
+        ".",
+        " ",
+        "\n",
+        "[",
+        "]",
+        "1",
+        "2",
+        "9",
+        "0",
+        ",",
+        "[1]",
+        "[2]",
+        "[9]",
+        "[0]",
+        "[1, 2]",
+        "[citation:2]",
+        "[Source 1]",
+        "3.5",
+        "?",
+        "!",
+        '"',
+        "<b>",
+        "Oxygen",
+        " element",
+        "[note]",
+        "[[1]]",
+        "é",
+        "中",
+    ]
+)
 answers = st.lists(pieces, max_size=60).map("".join)
 
 
@@ -23,7 +59,7 @@ answers = st.lists(pieces, max_size=60).map("".join)
 @settings(max_examples=300, deadline=None)
 def test_streamed_text_equals_final_and_every_marker_names_a_source(text, cut):
     cs = CitationStream(SOURCES)
-    shown = "".join(cs.feed(text[i:i + cut]) for i in range(0, len(text), cut)) + cs.finish()
+    shown = "".join(cs.feed(text[i : i + cut]) for i in range(0, len(text), cut)) + cs.finish()
     assert shown == cs.text  # what the user saw is the final answer, whatever the token boundaries
     assert set(cs.cited) <= {1, 2}
     # no citation-looking marker for a source that does not exist survives ("[9]", "[0]")
@@ -38,15 +74,17 @@ def test_same_text_same_answer_whatever_the_token_boundaries(text):
     def run(step):
         cs = CitationStream(SOURCES)
         for i in range(0, len(text), step):
-            cs.feed(text[i:i + step])
+            cs.feed(text[i : i + step])
         cs.finish()
         return cs.text, cs.cited
 
     assert run(1) == run(5) == run(len(text) or 1)
 
 
-words = st.lists(st.sampled_from(["alpha", "beta", "gamma.", "delta!", "eps?", "zeta", "\n", "x", "Mr.", "3.14"]),
-                 max_size=400).map(" ".join)
+words = st.lists(
+    st.sampled_from(["alpha", "beta", "gamma.", "delta!", "eps?", "zeta", "\n", "x", "Mr.", "3.14"]),
+    max_size=400,
+).map(" ".join)
 
 
 @given(text=words, size=st.integers(min_value=20, max_value=200))

@@ -36,42 +36,87 @@ def guard() -> UrlGuard:
     return UrlGuard(resolver=fake_resolver)
 
 
-@pytest.mark.parametrize("url", [
-    "http://public.example/page", "https://public.example:8443/a?b=c#d", f"http://{PUBLIC}/",
-    "https://v6.example/", "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/", "HTTP://PUBLIC.EXAMPLE/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://public.example/page",
+        "https://public.example:8443/a?b=c#d",
+        f"http://{PUBLIC}/",
+        "https://v6.example/",
+        "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/",
+        "HTTP://PUBLIC.EXAMPLE/",
+    ],
+)
 async def test_public_targets_pass(guard, url):
     assert await guard.check(url)
 
 
-@pytest.mark.parametrize("url,why", [
-    ("file:///etc/passwd", "scheme"), ("gopher://public.example/", "scheme"), ("ftp://public.example/", "scheme"),
-    ("javascript:alert(1)", "scheme"), ("//public.example/", "scheme"), ("data:text/html,hi", "scheme"),
-    ("http://user:pass@public.example/", "credentials"), ("http://public.example@127.0.0.1/", "credentials"),
-    ("http://@127.0.0.1/", "credentials"), ("http:///path", "no host"),
-    ("http://public.example\r\nHost: evil/", "control"),
-])
+@pytest.mark.parametrize(
+    "url,why",
+    [
+        ("file:///etc/passwd", "scheme"),
+        ("gopher://public.example/", "scheme"),
+        ("ftp://public.example/", "scheme"),
+        ("javascript:alert(1)", "scheme"),
+        ("//public.example/", "scheme"),
+        ("data:text/html,hi", "scheme"),
+        ("http://user:pass@public.example/", "credentials"),
+        ("http://public.example@127.0.0.1/", "credentials"),
+        ("http://@127.0.0.1/", "credentials"),
+        ("http:///path", "no host"),
+        ("http://public.example\r\nHost: evil/", "control"),
+    ],
+)
 async def test_urls_refused_before_any_lookup(guard, url, why):
     with pytest.raises(BlockedURL, match=why):
         guard.check_url(url)
 
 
-@pytest.mark.parametrize("url", [
-    # loopback, in every spelling the C library accepts
-    "http://127.0.0.1/", "http://127.1/", "http://2130706433/", "http://0x7f000001/", "http://0x7f.0.0.1/",
-    "http://0177.0.0.1/", "http://017700000001/", "http://127.000.000.001/", "http://[::1]/", "http://localhost/",
-    "http://127.0.0.1.:8080/", "http://[0:0:0:0:0:0:0:1]/",
-    # private, shared (CGNAT), link-local (cloud metadata), unspecified, multicast, reserved, broadcast
-    "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/", "http://100.64.0.1/", "http://169.254.169.254/",
-    "http://0.0.0.0/", "http://0/", "http://224.0.0.1/", "http://240.0.0.1/", "http://255.255.255.255/",
-    "http://198.18.0.1/", "http://192.0.2.1/",
-    # IPv6: unique-local, link-local, multicast, and IPv4 wrapped in IPv6 (mapped, 6to4, NAT64)
-    "http://[fd00::1]/", "http://[fe80::1]/", "http://[ff02::1]/", "http://[::ffff:127.0.0.1]/",
-    "http://[::ffff:7f00:1]/", "http://[::ffff:10.0.0.1]/", "http://[2002:7f00:1::]/", "http://[64:ff9b::a9fe:a9fe]/",
-    "http://[::]/",
-    # names resolving to private addresses, and a name with one private address among public ones
-    "http://internal.example/", "http://metadata.example/latest/meta-data/", "http://mixed.example/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        # loopback, in every spelling the C library accepts
+        "http://127.0.0.1/",
+        "http://127.1/",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://0x7f.0.0.1/",
+        "http://0177.0.0.1/",
+        "http://017700000001/",
+        "http://127.000.000.001/",
+        "http://[::1]/",
+        "http://localhost/",
+        "http://127.0.0.1.:8080/",
+        "http://[0:0:0:0:0:0:0:1]/",
+        # private, shared (CGNAT), link-local (cloud metadata), unspecified, multicast, reserved, broadcast
+        "http://10.0.0.1/",
+        "http://172.16.5.4/",
+        "http://192.168.1.1/",
+        "http://100.64.0.1/",
+        "http://169.254.169.254/",
+        "http://0.0.0.0/",
+        "http://0/",
+        "http://224.0.0.1/",
+        "http://240.0.0.1/",
+        "http://255.255.255.255/",
+        "http://198.18.0.1/",
+        "http://192.0.2.1/",
+        # IPv6: unique-local, link-local, multicast, and IPv4 wrapped in IPv6 (mapped, 6to4, NAT64)
+        "http://[fd00::1]/",
+        "http://[fe80::1]/",
+        "http://[ff02::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:7f00:1]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://[2002:7f00:1::]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[::]/",
+        # names resolving to private addresses, and a name with one private address among public ones
+        "http://internal.example/",
+        "http://metadata.example/latest/meta-data/",
+        "http://mixed.example/",
+    ],
+)
 async def test_private_targets_refused(guard, url):
     with pytest.raises(BlockedURL):
         await guard.check(url)
@@ -91,14 +136,22 @@ async def test_allow_networks_exempts_only_that_range():
         await guard.check("http://localhost/")
 
 
-
 # ----------------------------------------------------------------------------- properties (hypothesis)
+
 
 def spellings(ip: int) -> list[str]:
     """One IPv4 address written the ways inet_aton reads it."""
     a, b, c, d = ip.to_bytes(4, "big")
-    return [str(ipaddress.IPv4Address(ip)), str(ip), hex(ip), f"0{ip:o}", f"{a}.{b}.{(c << 8) | d}",
-            f"{a}.{(b << 16) | (c << 8) | d}", f"{hex(a)}.{hex(b)}.{hex(c)}.{hex(d)}", f"0{a:o}.{b}.{c}.{d}"]
+    return [
+        str(ipaddress.IPv4Address(ip)),
+        str(ip),
+        hex(ip),
+        f"0{ip:o}",
+        f"{a}.{b}.{(c << 8) | d}",
+        f"{a}.{(b << 16) | (c << 8) | d}",
+        f"{hex(a)}.{hex(b)}.{hex(c)}.{hex(d)}",
+        f"0{a:o}.{b}.{c}.{d}",
+    ]
 
 
 @given(ip=st.integers(min_value=0, max_value=2**32 - 1))

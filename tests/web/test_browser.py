@@ -17,8 +17,16 @@ from answer_engine.ingest import register_source
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 QUESTION = "What was Maria Curie the first female recipient of?"
-ANSWER = ["Maria Skłodowska-Curie", " was the first", " female recipient", " of the **Nobel Prize** [",
-          "1", "].", " She was born", " in Warsaw [1]."]
+ANSWER = [
+    "Maria Skłodowska-Curie",
+    " was the first",
+    " female recipient",
+    " of the **Nobel Prize** [",
+    "1",
+    "].",
+    " She was born",
+    " in Warsaw [1].",
+]
 RELATED = ["1. Where was Maria Curie born?", "2. What did Curie research?"]
 
 pytestmark = pytest.mark.skipif(
@@ -33,9 +41,16 @@ def browser():
 
     with sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"],
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
         )
         yield b
         b.close()
@@ -45,8 +60,12 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1100, "height": 800})
     # Nothing may leave 127.0.0.1: refuse every other request the page could make.
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
-                  else route.abort())
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith("http://127.0.0.1") else route.abort()
+        ),
+    )
     pg = context.new_page()
     errors = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -102,8 +121,9 @@ def test_ask_stream_cite_follow_up_reload(settings, serve, fake_backend_cls, pag
     related.first.click()
     page.wait_for_function("document.querySelectorAll('.turn').length === 2")
     # finished when its copy button shows (the status line still says the first answer is complete)
-    page.wait_for_function("document.querySelectorAll('.turn')[1].querySelector('.copy').hidden === false",
-                           timeout=20000)
+    page.wait_for_function(
+        "document.querySelectorAll('.turn')[1].querySelector('.copy').hidden === false", timeout=20000
+    )
     follow_up_prompt = [m for m in backend.calls if "follow-up questions" not in m[-1].content][-1]
     assert [m.role for m in follow_up_prompt][:3] == ["system", "user", "assistant"]
     assert follow_up_prompt[1].content == QUESTION
@@ -151,11 +171,16 @@ def test_server_error_is_shown_inline(settings, serve, fake_backend_cls, page):
 @pytest.mark.security
 def test_xss_in_answer_and_page_text_does_not_execute(settings, serve, fake_backend_cls, page, tmp_path):
     evil = tmp_path / "evil.jsonl"
-    evil.write_text(json.dumps({
-        "url": "https://evil.example/curie",
-        "title": "Curie <img src=x onerror=\"window.__xss='title'\">",
-        "text": "Maria Curie Nobel Prize <script>window.__xss='page'</script> recipient first female.",
-    }) + "\n")
+    evil.write_text(
+        json.dumps(
+            {
+                "url": "https://evil.example/curie",
+                "title": "Curie <img src=x onerror=\"window.__xss='title'\">",
+                "text": "Maria Curie Nobel Prize <script>window.__xss='page'</script> recipient first female.",  # noqa: E501
+            }
+        )
+        + "\n"
+    )
     register_source(settings.data_dir, evil)
     answer = [
         "Maria Curie won the Nobel Prize [1]. <script>window.__xss='script'</script>",
@@ -171,7 +196,9 @@ def test_xss_in_answer_and_page_text_does_not_execute(settings, serve, fake_back
     page.wait_for_timeout(300)
     assert page.evaluate("window.__xss") is None
     html = page.locator(".turn .answer").inner_html()
-    assert "<script" not in html and "onerror" not in html and "javascript:" not in html and "onload" not in html
+    assert (
+        "<script" not in html and "onerror" not in html and "javascript:" not in html and "onload" not in html
+    )
     assert "<img" not in html and "<svg" not in html  # no remote images from model output
     assert page.locator(".turn .source-card", has_text="<img").count() == 1  # shown as text, inert
     shot(page, "08-xss")
@@ -179,8 +206,12 @@ def test_xss_in_answer_and_page_text_does_not_execute(settings, serve, fake_back
 
 def test_phone_width(settings, serve, fake_backend_cls, browser):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
-                  else route.abort())
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith("http://127.0.0.1") else route.abort()
+        ),
+    )
     page = context.new_page()
     page.goto(start(settings, serve, fake_backend_cls(ANSWER, related=RELATED)))
     assert not page.locator("#sidebar").is_visible() or page.locator("#sidebar").bounding_box()["x"] < 0

@@ -11,7 +11,10 @@ from answer_engine.components import build_pipeline
 from answer_engine.config import ConfigError, load_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-ASK = {"model": "answer-engine", "messages": [{"role": "user", "content": "What was Maria Curie the first female recipient of?"}]}
+ASK = {
+    "model": "answer-engine",
+    "messages": [{"role": "user", "content": "What was Maria Curie the first female recipient of?"}],
+}
 
 
 def redis_up() -> bool:
@@ -25,7 +28,9 @@ def redis_up() -> bool:
 
 async def client_for(settings, backend):
     app = create_app(settings, pipeline=build_pipeline(settings, backend=backend))
-    return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.1.2.3", 5000)), base_url="http://t")
+    return app, httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("10.1.2.3", 5000)), base_url="http://t"
+    )
 
 
 async def test_keys_required_when_configured(settings, fake_backend_cls):
@@ -75,7 +80,9 @@ async def test_local_bucket_refills():
     assert (await bucket.take("a")).allowed
 
 
-@pytest.mark.skipif(not redis_up(), reason="LOUD SKIP: no Redis at 127.0.0.1:6379 (CI and every machine should have one)")
+@pytest.mark.skipif(
+    not redis_up(), reason="LOUD SKIP: no Redis at 127.0.0.1:6379 (CI and every machine should have one)"
+)
 async def test_redis_bucket_is_shared_between_replicas(settings, fake_backend_cls):
     prefix = f"ae-test-{uuid.uuid4().hex}:"
     a = RedisBucket(REDIS_URL, rate_per_min=60, burst=3, prefix=prefix)
@@ -99,8 +106,11 @@ async def test_redis_down_falls_back_to_in_process_limits():
 @pytest.mark.skipif(not redis_up(), reason="LOUD SKIP: no Redis at 127.0.0.1:6379")
 async def test_app_uses_redis_when_redis_url_is_set(settings, fake_backend_cls, monkeypatch):
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    s = load_settings(data_dir=settings.data_dir, server={"rate_limit_per_min": 60, "rate_limit_burst": 1},
-                      retrieval={"dense_weight": 0.0})
+    s = load_settings(
+        data_dir=settings.data_dir,
+        server={"rate_limit_per_min": 60, "rate_limit_burst": 1},
+        retrieval={"dense_weight": 0.0},
+    )
     assert s.redis_url == REDIS_URL
     app, c = await client_for(s, fake_backend_cls())
     assert isinstance(app.state.limiter, RedisBucket)

@@ -26,7 +26,9 @@ def parse_sse(body: str) -> list[tuple[str, dict]]:
 
 @pytest.fixture
 async def client(settings, fake_backend_cls):
-    backend = fake_backend_cls(["Maria Skłodowska-Curie was the first female recipient of the Nobel Prize", " [1]."])
+    backend = fake_backend_cls(
+        ["Maria Skłodowska-Curie was the first female recipient of the Nobel Prize", " [1]."]
+    )
     app = create_app(settings, pipeline=build_pipeline(settings, backend=backend))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
@@ -55,8 +57,12 @@ async def test_ask_streams_named_sse_events(client):
 
 @pytest.mark.parametrize(
     "body,status,fragment",
-    [({"query": "   "}, 400, "empty"), ({}, 400, "query"), ({"query": 5}, 400, "query"),
-     ({"query": "q", "history": [{"role": "robot", "content": "x"}]}, 400, "history")],
+    [
+        ({"query": "   "}, 400, "empty"),
+        ({}, 400, "query"),
+        ({"query": 5}, 400, "query"),
+        ({"query": "q", "history": [{"role": "robot", "content": "x"}]}, 400, "history"),
+    ],
 )
 async def test_bad_requests_get_json_errors_before_any_stream(client, body, status, fragment):
     r = await client.post("/api/ask", json=body)
@@ -78,8 +84,11 @@ async def test_request_id_in_header_and_in_every_log_line(client, caplog):
     caplog.handler.addFilter(RequestIdFilter())
     with caplog.at_level(logging.INFO):
         logging.getLogger("answer_engine.pipeline").info("outside any request")
-        r = await client.post("/api/ask", json={"query": "What was Maria Curie the first female recipient of?"},
-                              headers={"X-Request-ID": "trace-123"})
+        r = await client.post(
+            "/api/ask",
+            json={"query": "What was Maria Curie the first female recipient of?"},
+            headers={"X-Request-ID": "trace-123"},
+        )
     assert r.headers["X-Request-ID"] == "trace-123"
     r2 = await client.get("/health", headers={"X-Request-ID": "bad id with spaces\n"})
     assert len(r2.headers["X-Request-ID"]) == 32  # replaced by a fresh one
@@ -105,8 +114,11 @@ async def test_metrics_count_answers_stages_errors_and_cache(client):
     assert "ae_answers_in_flight 0.0" in text
     # Local pages come from the index's passage store, never through the page cache (nothing is
     # fetched); the web test (tests/test_web_search.py) counts page-cache hits.
-    counters = {line.split()[0]: float(line.split()[-1]) for line in text.splitlines()
-                if line.startswith(("ae_page_cache_hits_total", "ae_page_cache_misses_total"))}
+    counters = {
+        line.split()[0]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(("ae_page_cache_hits_total", "ae_page_cache_misses_total"))
+    }
     assert counters == {"ae_page_cache_hits_total": 0.0, "ae_page_cache_misses_total": 0.0}
 
 

@@ -18,14 +18,19 @@ from answer_engine.evaluation.load import ask_over_sse
 
 async def test_redis_down_and_restarted_mid_run(settings, redis_proxy, fake_backend_cls, serve):
     url_redis = f"redis://127.0.0.1:{redis_proxy.port}/0"
-    s = load_settings(data_dir=settings.data_dir, redis_url=url_redis, retrieval={"dense_weight": 0.0},
-                      server={"rate_limit_per_min": 6000, "rate_limit_burst": 100})
+    s = load_settings(
+        data_dir=settings.data_dir,
+        redis_url=url_redis,
+        retrieval={"dense_weight": 0.0},
+        server={"rate_limit_per_min": 6000, "rate_limit_burst": 100},
+    )
     pipeline = build_pipeline(s, backend=fake_backend_cls(["Marie Curie won the Nobel Prize [1]."]))
     assert isinstance(pipeline.reader.cache, RedisCache)
     pipeline.reader.cache.backoff_s = 0.5
     url = await asyncio.to_thread(serve, create_app(s, pipeline=pipeline))
     questions = ["Who was Marie Curie?", "What is oxygen?", "Where is Warsaw?"]
     async with httpx.AsyncClient(timeout=30) as client:
+
         async def round_() -> list[str]:
             async with asyncio.timeout(20):
                 return [(await ask_over_sse(client, url, q))["outcome"] for q in questions]
@@ -40,17 +45,26 @@ async def test_redis_down_and_restarted_mid_run(settings, redis_proxy, fake_back
         await redis_proxy.start()  # back
         await asyncio.sleep(0.6)
         assert await round_() == ["ok"] * 3
-        assert pipeline.reader.cache.hits > hits_before  # pages cached before the outage are read from Redis again
+        assert (
+            pipeline.reader.cache.hits > hits_before
+        )  # pages cached before the outage are read from Redis again
     await pipeline.aclose()
 
 
 async def test_search_provider_dropping_connections(tmp_path, little_web, tcp_proxy, fake_backend_cls, serve):
     base, _ = little_web
     proxy = await tcp_proxy(int(base.rsplit(":", 1)[1]))
-    s = load_settings(data_dir=tmp_path / "data", retrieval={"dense_weight": 0.0},
-                      search={"providers": ["searxng"], "searxng_url": f"http://127.0.0.1:{proxy.port}",
-                              "deadline_s": 2.0, "cache_ttl_s": 0.001},
-                      fetch={"allow_networks": ["127.0.0.1/32"], "timeout_s": 2.0})
+    s = load_settings(
+        data_dir=tmp_path / "data",
+        retrieval={"dense_weight": 0.0},
+        search={
+            "providers": ["searxng"],
+            "searxng_url": f"http://127.0.0.1:{proxy.port}",
+            "deadline_s": 2.0,
+            "cache_ttl_s": 0.001,
+        },
+        fetch={"allow_networks": ["127.0.0.1/32"], "timeout_s": 2.0},
+    )
     pipeline = build_pipeline(s, backend=fake_backend_cls(["Tides follow the Moon [1]."]))
     url = await asyncio.to_thread(serve, create_app(s, pipeline=pipeline))
     async with httpx.AsyncClient(timeout=30) as client:

@@ -29,8 +29,11 @@ def test_full_server_answers_503_with_retry_after_then_recovers(settings, fake_b
     while app.state.backpressure.in_flight < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
 
-    r = httpx.post(f"{url}/v1/chat/completions", timeout=30,
-                   json={"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}]})
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        timeout=30,
+        json={"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}]},
+    )
     assert r.status_code == 503  # refused, not queued behind the two
     assert r.headers["Retry-After"] == "10"
     assert r.json()["error"]["type"] == "overloaded_error" and r.json()["error"]["code"] == "overloaded"
@@ -41,8 +44,11 @@ def test_full_server_answers_503_with_retry_after_then_recovers(settings, fake_b
         t.join(30)
     assert [status for status, _ in results] == [200, 200]
     assert app.state.backpressure.in_flight == 0  # every slot released
-    r = httpx.post(f"{url}/v1/chat/completions", timeout=30,
-                   json={"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}]})
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        timeout=30,
+        json={"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}]},
+    )
     assert r.status_code == 200
 
 
@@ -63,7 +69,7 @@ def test_client_that_goes_away_frees_its_slot(settings, fake_backend_cls, serve)
 
 
 async def test_slot_released_when_client_disconnects_before_the_stream_starts(settings, fake_backend_cls):
-    """A client gone before the first frame: the generator may never run its finally, the slot must still free."""
+    """A client gone before the first frame: the generator may never run its finally; the slot still frees."""
     import json as _json
 
     settings.server.max_in_flight = 1
@@ -81,10 +87,20 @@ async def test_slot_released_when_client_disconnects_before_the_stream_starts(se
     async def send(message):
         pass
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/api/ask", "raw_path": b"/api/ask", "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("test", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/ask",
+        "raw_path": b"/api/ask",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
     await app(scope, receive, send)
     assert app.state.backpressure.in_flight == 0
 

@@ -34,11 +34,17 @@ def test_models(client):
 
 def test_non_stream(client, backend):
     r = client.chat.completions.create(
-        model="answer-engine", messages=[{"role": "user", "content": QUESTION}], max_tokens=64, temperature=0.1,
+        model="answer-engine",
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=64,
+        temperature=0.1,
     )
     assert r.object == "chat.completion" and r.id.startswith("chatcmpl-")
     assert r.choices[0].message.role == "assistant"
-    assert r.choices[0].message.content == "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1]."
+    assert (
+        r.choices[0].message.content
+        == "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1]."
+    )
     assert r.choices[0].finish_reason == "stop"
     extra = r.model_extra
     assert extra["citations"][0] == "https://en.wikipedia.org/wiki/Warsaw"
@@ -55,7 +61,9 @@ def test_non_stream(client, backend):
 
 def test_stream_sync(client):
     stream = client.chat.completions.create(
-        model="answer-engine", messages=[{"role": "user", "content": QUESTION}], stream=True,
+        model="answer-engine",
+        messages=[{"role": "user", "content": QUESTION}],
+        stream=True,
     )
     chunks = list(stream)
     assert all(c.object == "chat.completion.chunk" for c in chunks)
@@ -72,11 +80,15 @@ def test_stream_sync(client):
 
 async def test_stream_and_non_stream_async(base_url):
     client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="x", max_retries=0, timeout=30)
-    r = await client.chat.completions.create(model="answer-engine", messages=[{"role": "user", "content": QUESTION}])
+    r = await client.chat.completions.create(
+        model="answer-engine", messages=[{"role": "user", "content": QUESTION}]
+    )
     assert "Nobel Prize" in r.choices[0].message.content
     parts = []
     async for chunk in await client.chat.completions.create(
-        model="answer-engine", messages=[{"role": "user", "content": QUESTION}], stream=True,
+        model="answer-engine",
+        messages=[{"role": "user", "content": QUESTION}],
+        stream=True,
     ):
         parts.append(chunk.choices[0].delta.content or "")
     assert "".join(parts) == r.choices[0].message.content
@@ -101,12 +113,15 @@ def test_multi_turn_system_and_search_options(client, backend):
 
 def test_domain_filter_and_disable_search(client, backend):
     r = client.chat.completions.create(
-        model="answer-engine", messages=[{"role": "user", "content": QUESTION}],
+        model="answer-engine",
+        messages=[{"role": "user", "content": QUESTION}],
         extra_body={"search_domain_filter": ["-wikipedia.org"]},
     )
     assert r.model_extra["citations"] == [] and backend.calls == []
     r = client.chat.completions.create(
-        model="answer-engine", messages=[{"role": "user", "content": QUESTION}], extra_body={"disable_search": True},
+        model="answer-engine",
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"disable_search": True},
     )
     assert r.model_extra["citations"] == [] and r.usage.model_dump()["num_search_queries"] == 0
     assert "Source [" not in backend.calls[0][-1].content
@@ -115,7 +130,8 @@ def test_domain_filter_and_disable_search(client, backend):
 def test_related_questions(client, fake_backend_cls, backend):
     backend.pieces = ANSWER
     r = client.chat.completions.create(
-        model="answer-engine", messages=[{"role": "user", "content": QUESTION}],
+        model="answer-engine",
+        messages=[{"role": "user", "content": QUESTION}],
         extra_body={"return_related_questions": True},
     )
     # The scripted backend answers the related-questions prompt with the same text: no questions in it.
@@ -127,11 +143,47 @@ def test_related_questions(client, fake_backend_cls, backend):
     "body,status,param",
     [
         ({"model": "answer-engine", "messages": []}, 400, "messages"),
-        ({"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "temperature": 3}, 400, "temperature"),
-        ({"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "search_recency_filter": "decade"}, 400, "search_recency_filter"),
-        ({"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "search_after_date_filter": "2025-03-01"}, 400, "search_after_date_filter"),
-        ({"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "web_search_options": {"search_context_size": "huge"}}, 400, "web_search_options.search_context_size"),
-        ({"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "max_tokens": 100000}, 400, "max_tokens"),
+        (
+            {"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "temperature": 3},
+            400,
+            "temperature",
+        ),
+        (
+            {
+                "model": "answer-engine",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "search_recency_filter": "decade",
+            },
+            400,
+            "search_recency_filter",
+        ),
+        (
+            {
+                "model": "answer-engine",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "search_after_date_filter": "2025-03-01",
+            },
+            400,
+            "search_after_date_filter",
+        ),
+        (
+            {
+                "model": "answer-engine",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "web_search_options": {"search_context_size": "huge"},
+            },
+            400,
+            "web_search_options.search_context_size",
+        ),
+        (
+            {
+                "model": "answer-engine",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "max_tokens": 100000,
+            },
+            400,
+            "max_tokens",
+        ),
         ({"model": "answer-engine", "messages": [{"role": "assistant", "content": "hi"}]}, 400, "messages"),
         ({"model": "gpt-4o", "messages": [{"role": "user", "content": QUESTION}]}, 404, "model"),
     ],
@@ -149,12 +201,18 @@ def test_openai_client_raises_typed_errors(client):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="answer-engine", messages=[{"role": "user", "content": "hi"}], temperature=5)
+        client.chat.completions.create(
+            model="answer-engine", messages=[{"role": "user", "content": "hi"}], temperature=5
+        )
 
 
 def test_body_too_large_is_413(base_url):
-    r = httpx.post(f"{base_url}/v1/chat/completions", content=b"x" * 2_000_000,
-                   headers={"content-type": "application/json"}, timeout=30)
+    r = httpx.post(
+        f"{base_url}/v1/chat/completions",
+        content=b"x" * 2_000_000,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
@@ -169,7 +227,10 @@ def test_error_after_stream_began_is_a_final_error_chunk(settings, fake_backend_
         ):
             got.append(chunk)
     assert got and got[0].choices[0].delta.role == "assistant"
-    raw = httpx.post(f"{url}/v1/chat/completions", timeout=30, json={
-        "model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "stream": True})
+    raw = httpx.post(
+        f"{url}/v1/chat/completions",
+        timeout=30,
+        json={"model": "answer-engine", "messages": [{"role": "user", "content": QUESTION}], "stream": True},
+    )
     data = [line[5:].strip() for line in raw.text.splitlines() if line.startswith("data:")]
     assert '"error"' in data[-2] and data[-1] == "[DONE]"

@@ -23,7 +23,9 @@ def stoppable(settings):
 
     def start(backend, grace_s=1.0):
         settings.server.shutdown_grace_s = grace_s
-        server = ServerThread(create_app(settings, pipeline=build_pipeline(settings, backend=backend)), graceful_s=10)
+        server = ServerThread(
+            create_app(settings, pipeline=build_pipeline(settings, backend=backend)), graceful_s=10
+        )
         servers.append(server)
         return server, server.start()
 
@@ -62,14 +64,20 @@ async def test_a_long_answer_ends_with_an_error_event_and_the_backend_stops(stop
                 lines = [line async for line in rest]
     events = [line[7:] for line in lines if line.startswith("event: ")]
     data = [json.loads(line[5:]) for line in lines if line.startswith("data:")]
-    assert events[-1] == "error" and data[-1]["stage"] == "shutdown" and "shutting down" in data[-1]["message"]
+    assert (
+        events[-1] == "error" and data[-1]["stage"] == "shutdown" and "shutting down" in data[-1]["message"]
+    )
     assert backend.closed == 1 and backend.emitted < 400
 
 
 async def test_openai_stream_ends_with_an_error_chunk_then_done(stoppable, fake_backend_cls):
     backend = fake_backend_cls([f" w{i}" for i in range(400)], delay=0.05)
     server, url = stoppable(backend, grace_s=1.0)
-    body = {"model": "answer-engine", "stream": True, "messages": [{"role": "user", "content": "Who was Marie Curie?"}]}
+    body = {
+        "model": "answer-engine",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Who was Marie Curie?"}],
+    }
     async with httpx.AsyncClient(timeout=30) as client:
         async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
             lines = r.aiter_lines()

@@ -9,7 +9,9 @@ async def test_quotes_the_best_sentence_with_its_source(settings):
     settings.generation.backend = "extractive"
     pipeline = build_pipeline(settings)
     assert isinstance(pipeline.backend, Backend)
-    events = [e async for e in pipeline.run(AskRequest(query="What year was Casimir Pulaski born in Warsaw?"))]
+    events = [
+        e async for e in pipeline.run(AskRequest(query="What year was Casimir Pulaski born in Warsaw?"))
+    ]
     cit = next(e for e in events if e.type == EventType.CITATIONS)
     assert "1745" in cit.answer and cit.citations[0].url == "https://en.wikipedia.org/wiki/Warsaw"
     assert events[-1].type == EventType.DONE
@@ -19,5 +21,10 @@ async def test_no_matching_sentence_says_so():
     b = ExtractiveBackend()
     from answer_engine.backends.base import ChatMessage
 
-    msgs = [ChatMessage(role="user", content="<sources>\nSource [1]: T — https://x.example — Cats purr.\n</sources>\n\nQuestion: zebra stripes?")]
+    msgs = [
+        ChatMessage(
+            role="user",
+            content="<sources>\nSource [1]: T — https://x.example — Cats purr.\n</sources>\n\nQuestion: zebra stripes?",  # noqa: E501
+        )
+    ]
     assert "".join([p async for p in b.stream(msgs, GenerationParams(max_tokens=50))]) == NOT_FOUND

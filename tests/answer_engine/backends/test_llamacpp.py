@@ -9,7 +9,10 @@ from answer_engine.backends.llamacpp import LlamaCppBackend
 
 pytestmark = pytest.mark.model
 
-MESSAGES = [ChatMessage(role="system", content="You are terse."), ChatMessage(role="user", content="Name a colour.")]
+MESSAGES = [
+    ChatMessage(role="system", content="You are terse."),
+    ChatMessage(role="user", content="Name a colour."),
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,9 @@ async def test_streams_greedy_and_deterministic(backend):
 
 async def test_closing_the_stream_stops_generation(backend):
     params = GenerationParams(max_tokens=400, temperature=0.0)
-    stream = backend.stream([ChatMessage(role="user", content="Count from 1 to 500, one number per line.")], params)
+    stream = backend.stream(
+        [ChatMessage(role="user", content="Count from 1 to 500, one number per line.")], params
+    )
     before = backend.tokens_generated
     got = 0
     async for _ in stream:

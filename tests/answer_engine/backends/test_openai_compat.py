@@ -23,11 +23,29 @@ def llama_server(test_model_path, tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = (tmp_path_factory.mktemp("llama-server") / "stderr.log").open("w+b")  # a pipe would fill and block it
+    log = (tmp_path_factory.mktemp("llama-server") / "stderr.log").open(
+        "w+b"
+    )  # a pipe would fill and block it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(test_model_path), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=subprocess.DEVNULL, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(test_model_path),
+            "--model_alias",
+            "smollm2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -79,7 +97,9 @@ async def test_unreachable_server_is_a_clear_error_at_start_up():
 async def test_server_errors_become_backend_errors():
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/chat/completions"):
-            return httpx.Response(500, json={"error": {"message": "CUDA out of memory", "type": "server_error"}})
+            return httpx.Response(
+                500, json={"error": {"message": "CUDA out of memory", "type": "server_error"}}
+            )
         return httpx.Response(200, json={"data": [{"id": "m"}]})
 
     backend = OpenAIBackend("http://model.internal/v1", "m", transport=httpx.MockTransport(handler))
@@ -87,7 +107,7 @@ async def test_server_errors_become_backend_errors():
         [p async for p in backend.stream(MESSAGES, GenerationParams())]
 
     def mid_stream(request: httpx.Request) -> httpx.Response:
-        body = b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\ndata: {"error":{"message":"engine died"}}\n\n'
+        body = b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\ndata: {"error":{"message":"engine died"}}\n\n'  # noqa: E501
         return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
 
     backend = OpenAIBackend("http://model.internal/v1", "m", transport=httpx.MockTransport(mid_stream))

@@ -56,7 +56,7 @@ def test_stop_trimmer_never_emits_the_stop_string():
 async def test_stop_strings_end_the_answer_without_showing_them(tiny_checkpoint):
     backend = TransformersBackend(tiny_checkpoint)
     full = "".join([p async for p in backend.stream(MESSAGES, GenerationParams(max_tokens=16))])
-    word = full[len(full) // 2:len(full) // 2 + 2]
+    word = full[len(full) // 2 : len(full) // 2 + 2]
     cut = "".join([p async for p in backend.stream(MESSAGES, GenerationParams(max_tokens=16, stop=[word]))])
     assert word not in cut and full.startswith(cut)
     backend.close()

@@ -11,7 +11,10 @@ import pytest
 from answer_engine.backends.base import BackendError, ChatMessage, GenerationParams
 from answer_engine.backends.trtllm import TrtLlmBackend
 
-MESSAGES = [ChatMessage(role="system", content="Answer briefly."), ChatMessage(role="user", content="What is a tide?")]
+MESSAGES = [
+    ChatMessage(role="system", content="Answer briefly."),
+    ChatMessage(role="user", content="What is a tide?"),
+]
 
 
 async def collect(backend, params=None):
@@ -55,7 +58,9 @@ async def test_closing_the_stream_aborts_the_request(fake_tensorrt_llm, tiny_che
     assert backend.llm.active == 0
 
 
-async def test_engine_directory_loads_with_the_tensorrt_engine_class(fake_tensorrt_llm, tiny_checkpoint, tmp_path):
+async def test_engine_directory_loads_with_the_tensorrt_engine_class(
+    fake_tensorrt_llm, tiny_checkpoint, tmp_path
+):
     from tensorrt_llm._tensorrt_engine import LLM as EngineLLM
 
     builder = EngineLLM(model=str(tiny_checkpoint))

@@ -21,9 +21,15 @@ def env(settings, monkeypatch, test_model_path):
 
 
 def squad_file(tmp_path, n=3):
-    rows = [{"id": "a", "question": "What was Maria Curie the first female recipient of?", "answers": ["Nobel Prize"]},
-            {"id": "b", "question": "What year was Casimir Pulaski born in Warsaw?", "answers": ["1745"]},
-            {"id": "c", "question": "What is the chemical symbol of oxygen?", "answers": ["O"]}][:n]
+    rows = [
+        {
+            "id": "a",
+            "question": "What was Maria Curie the first female recipient of?",
+            "answers": ["Nobel Prize"],
+        },
+        {"id": "b", "question": "What year was Casimir Pulaski born in Warsaw?", "answers": ["1745"]},
+        {"id": "c", "question": "What is the chemical symbol of oxygen?", "answers": ["O"]},
+    ][:n]
     f = tmp_path / "q.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in rows))
     return f
@@ -31,19 +37,64 @@ def squad_file(tmp_path, n=3):
 
 def test_eval_qa_no_generate_json_and_report(env, tmp_path, capsys):
     report = tmp_path / "r"
-    assert main(["eval", "qa", "--questions", str(squad_file(tmp_path)), "--no-generate", "--json", "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "qa",
+                "--questions",
+                str(squad_file(tmp_path)),
+                "--no-generate",
+                "--json",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"questions", "recall_at_1", "recall_at_5"} and out["questions"] == 3
     assert out["recall_at_5"] >= 2 / 3
-    assert {p.name for p in report.iterdir()} >= {"summary.json", "summary.md", "questions.jsonl", "latency-per-stage.png", "quality.png"}
+    assert {p.name for p in report.iterdir()} >= {
+        "summary.json",
+        "summary.md",
+        "questions.jsonl",
+        "latency-per-stage.png",
+        "quality.png",
+    }
 
 
 @pytest.mark.model
 def test_eval_qa_generate(env, tmp_path, capsys):
-    assert main(["eval", "qa", "--questions", str(squad_file(tmp_path, 2)), "--json", "--report", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "qa",
+                "--questions",
+                str(squad_file(tmp_path, 2)),
+                "--json",
+                "--report",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
-    assert list(out) == ["questions", "recall_at_1", "recall_at_5", "exact_match", "f1", "contains", "citation_precision",
-                         "citation_coverage", "abstain_rate", "latency_ms_p50", "latency_ms_p95", "ttft_ms_p50"]
+    assert list(out) == [
+        "questions",
+        "recall_at_1",
+        "recall_at_5",
+        "exact_match",
+        "f1",
+        "contains",
+        "citation_precision",
+        "citation_coverage",
+        "abstain_rate",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "ttft_ms_p50",
+    ]
     assert out["latency_ms_p50"] > 0
 
 
@@ -52,7 +103,12 @@ def test_eval_qa_hotpot_indexes_its_own_paragraphs(env, tmp_path, capsys):
     src = SHARED / "hotpotqa" / "questions.jsonl"
     f = tmp_path / "hotpot.jsonl"
     f.write_text("\n".join(src.read_text().splitlines()[:4]))
-    assert main(["eval", "qa", "--questions", str(f), "--no-generate", "--json", "--report", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            ["eval", "qa", "--questions", str(f), "--no-generate", "--json", "--report", str(tmp_path / "r")]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["questions"] == 4 and out["recall_at_5"] > 0
 
@@ -85,14 +141,33 @@ def test_eval_errors_are_clear(env, tmp_path, capsys):
 @pytest.mark.model
 def test_bench_json_and_report(env, tmp_path, capsys):
     report = tmp_path / "bench"
-    assert main(["bench", "--questions", str(squad_file(tmp_path)), "--n", "2", "--concurrency", "1,2",
-                 "--max-tokens", "8", "--json", "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--questions",
+                str(squad_file(tmp_path)),
+                "--n",
+                "2",
+                "--concurrency",
+                "1,2",
+                "--max-tokens",
+                "8",
+                "--json",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert {"overhead_ratio", "decode_ratio", "ttft_ms_p50", "tokens_per_s"} <= set(out)
     assert out["overhead_ratio"] > 0 and out["decode_ratio"] > 0  # values are for the report, not for a test
     assert [r["streams"] for r in out["concurrency"]] == [1, 2]
     assert all(r["errors"] == 0 for r in out["concurrency"])
-    assert {"summary.json", "summary.md", "latency-per-stage.png", "ratios.png", "concurrency.png"} <= {p.name for p in report.iterdir()}
+    assert {"summary.json", "summary.md", "latency-per-stage.png", "ratios.png", "concurrency.png"} <= {
+        p.name for p in report.iterdir()
+    }
 
 
 def test_bench_refuses_bad_levels(env, capsys):
@@ -102,8 +177,23 @@ def test_bench_refuses_bad_levels(env, capsys):
 
 def test_load_test_runs_bounded_and_reports(env, tmp_path, capsys):
     report = tmp_path / "load"
-    assert main(["load", "--streams", "4", "--duration", "2", "--questions", str(squad_file(tmp_path)), "--json",
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "load",
+                "--streams",
+                "4",
+                "--duration",
+                "2",
+                "--questions",
+                str(squad_file(tmp_path)),
+                "--json",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["requests"] > 0 and out["ok"] == out["requests"]
     assert out["lost"] == out["truncated"] == out["error"] == 0

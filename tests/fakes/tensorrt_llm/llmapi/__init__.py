@@ -60,9 +60,24 @@ class QuantConfig:
     kv_cache_quant_algo: QuantAlgo | None = None
 
 
-LLM_ARGS = {"tensor_parallel_size", "pipeline_parallel_size", "dtype", "kv_cache_config", "max_batch_size",
-            "max_num_tokens", "max_seq_len", "max_input_len", "build_config", "quant_config", "backend",
-            "trust_remote_code", "tokenizer_mode", "skip_tokenizer_init", "revision", "enable_chunked_prefill"}
+LLM_ARGS = {
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "dtype",
+    "kv_cache_config",
+    "max_batch_size",
+    "max_num_tokens",
+    "max_seq_len",
+    "max_input_len",
+    "build_config",
+    "quant_config",
+    "backend",
+    "trust_remote_code",
+    "tokenizer_mode",
+    "skip_tokenizer_init",
+    "revision",
+    "enable_chunked_prefill",
+}
 
 
 class CompletionOutput:
@@ -76,11 +91,13 @@ class CompletionOutput:
     @property
     def text_diff(self) -> str:
         """The text new since the previous time the request yielded."""
-        return self.text[self._last_len:]
+        return self.text[self._last_len :]
 
 
 class RequestOutput:
-    def __init__(self, llm: "LLM", prompt: str, ids: list[int], params: SamplingParams, streaming: bool) -> None:
+    def __init__(
+        self, llm: "LLM", prompt: str, ids: list[int], params: SamplingParams, streaming: bool
+    ) -> None:
         self.prompt = prompt
         self.prompt_token_ids = ids
         self.outputs = [CompletionOutput()]
@@ -173,8 +190,14 @@ class LLM:
         if any(path.glob("rank*.engine")):
             raise ValueError("an engine directory: load it with tensorrt_llm._tensorrt_engine.LLM")
 
-    def generate_async(self, inputs: str | list[int], sampling_params: SamplingParams | None = None, *,
-                       streaming: bool = False, **kwargs: Any) -> RequestOutput:
+    def generate_async(
+        self,
+        inputs: str | list[int],
+        sampling_params: SamplingParams | None = None,
+        *,
+        streaming: bool = False,
+        **kwargs: Any,
+    ) -> RequestOutput:
         if self.is_shutdown:
             raise RuntimeError("LLM is shut down")
         params = sampling_params or SamplingParams()
@@ -192,9 +215,14 @@ class LLM:
         out = Path(engine_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "rank0.engine").write_bytes(b"FAKE-TRT-ENGINE")
-        (out / "config.json").write_text(json.dumps({"pretrained_config": {"model": self.model},
-                                                     "build_config": {k: str(v) for k, v in self.args.items()}}))
+        (out / "config.json").write_text(
+            json.dumps(
+                {
+                    "pretrained_config": {"model": self.model},
+                    "build_config": {k: str(v) for k, v in self.args.items()},
+                }
+            )
+        )
 
     def shutdown(self) -> None:
         self.is_shutdown = True
-
