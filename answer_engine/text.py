@@ -11,7 +11,7 @@ __all__ = ["approx_tokens", "bm25s", "pack_words", "split_sentences", "stopwords
 
 TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
 # A sentence ends at . ! or ? followed by whitespace, or at a line break.
-SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+SENTENCE_END_RE = re.compile(r"(?<=[.!?])([\"')\]]*)\s+|\n+")
 
 
 @functools.cache
@@ -34,7 +34,15 @@ def terms(text: str) -> list[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END_RE.split(text) if s and s.strip()]
+    """Sentences, each with its closing quotes or brackets ('He said "stop."' keeps its quote)."""
+    out: list[str] = []
+    start = 0
+    for m in SENTENCE_END_RE.finditer(text):
+        end = m.start() + len(m.group(1) or "")
+        out.append(text[start:end])
+        start = m.end()
+    out.append(text[start:])
+    return [s.strip() for s in out if s.strip()]
 
 
 def approx_tokens(text: str) -> int:

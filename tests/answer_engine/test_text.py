@@ -1,0 +1,32 @@
+"""The one tokenizer (index, passage ranking, citation support) and the text helpers."""
+
+from answer_engine.text import approx_tokens, pack_words, split_sentences, terms, truncate_words
+
+
+def test_terms_are_lowercased_stemmed_and_without_stop_words():
+    assert terms("The Runners were RUNNING to the races") == ["runner", "were", "run", "race"]
+    assert terms("the of and a") == []
+    assert terms("x") == []  # single characters are not terms
+
+
+def test_sentences_split_at_terminators_and_line_breaks():
+    text = 'He said "stop." Then he left! Did he? Yes\nNew line'
+    assert split_sentences(text) == ['He said "stop."', "Then he left!", "Did he?", "Yes", "New line"]
+    assert split_sentences("3.14 is pi") == ["3.14 is pi"]  # no space after the dot: not a sentence end
+
+
+def test_pack_words_bounds_chunks_but_keeps_a_long_piece_whole():
+    pieces = ["a b c", "d e", "f g h i", "j"]
+    assert pack_words(pieces, 5) == ["a b c d e", "f g h i j"]
+    assert pack_words(["one two three four five six"], 3) == ["one two three four five six"]
+    assert pack_words([], 3) == []
+
+
+def test_truncate_at_a_word_boundary_with_an_ellipsis():
+    assert truncate_words("short   text", 50) == "short text"
+    assert truncate_words("alpha beta, gamma delta", 12) == "alpha beta…"
+
+
+def test_token_estimate_grows_with_words():
+    assert approx_tokens("") == 1
+    assert approx_tokens("word " * 30) == 41
