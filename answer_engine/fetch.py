@@ -1,4 +1,4 @@
-"""Fetching pages: the interface web fetching and the local page store share."""
+"""Fetching pages: the interface of web fetching (the local index serves stored passages instead)."""
 
 from __future__ import annotations
 
