@@ -75,6 +75,8 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
     sources: list[dict[str, Any]] = []
     citations: list[dict[str, Any]] = []
     answer: list[str] = []
+    final = ""
+    checked: dict[str, Any] = {"answer_support": None, "sentences": []}
     timings: dict[str, Any] = {}
     out = sys.stdout
     async with contextlib.aclosing(pipeline.run(request)) as events:
@@ -96,8 +98,18 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
                     out.flush()
             elif event.type == "citations":
                 citations = [c.model_dump() for c in event.citations]
+                final = event.answer
+                checked = {
+                    "answer_support": event.answer_support,
+                    "sentences": [s.model_dump() for s in event.sentences],
+                }
                 if not as_json:
                     print("\n", file=out)
+                    if event.answer != "".join(
+                        answer
+                    ):  # verification dropped sentences: the answer as it stands
+                        print(f"Checked against the sources, the answer is:\n{event.answer}\n", file=out)
+                    print(f"Support: {(event.answer_support or 'not checked').replace('_', ' ')}", file=out)
                     print("Cited:" if citations else "Cited: none", file=out)
                     for c in event.citations:
                         print(f"  [{c.n}] {c.title} — {c.url}", file=out)
@@ -117,7 +129,7 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
                 raise CommandError(f"{event.stage}: {event.message}")
     if as_json:
         json.dump(
-            {"answer": "".join(answer), "citations": citations, "sources": sources, "timings": timings},
+            {"answer": final, "citations": citations, "sources": sources, "timings": timings, **checked},
             out,
             ensure_ascii=False,
         )
@@ -278,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQuAD or HotpotQA format: question, answers",
     )
     e.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    e.add_argument(
+        "--unanswerable",
+        action="store_true",
+        help="the unanswerable set instead: SQuAD questions (from --questions) with their article left out "
+        "of the index, and questions on topics no shipped page covers; reports abstention",
+    )
     e.add_argument("--no-generate", action="store_true", help="stop after passage selection (retrieval only)")
     e.add_argument("--model", help="model name or GGUF path (overrides the config)")
     e = eval_sub.add_parser(

@@ -26,6 +26,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 limit=args.limit,
                 generate=not args.no_generate,
                 report_to=args.report,
+                unanswerable=args.unanswerable,
             )
         elif args.kind == "extraction":
             summary, out = commands.eval_extraction(Path(args.data), report_to=args.report)

@@ -119,6 +119,13 @@ class RetrievalSettings(BaseModel):
     max_passages: int = Field(5, ge=1, le=20)
     context_tokens: int = Field(700, ge=64)
     min_relative_score: float = Field(0.5, ge=0.0, le=1.0)
+    min_relevance: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Abstain without the model when no passage's embedding similarity to the question "
+        "reaches this (needs dense_weight > 0); 0 = never.",
+    )
     dense_weight: float = Field(
         0.7, ge=0.0, le=1.0, description="Share of embedding similarity in passage scores; 0 = BM25 only."
     )
@@ -154,6 +161,18 @@ class CitationSettings(BaseModel):
     support_threshold: float = Field(0.5, ge=0.0, le=1.0)
 
 
+class VerifySettings(BaseModel):
+    """The verify stage: the answer model asked, sentence by sentence, whether the cited source states it."""
+
+    enabled: bool = True
+    max_sentences: int = Field(
+        4, ge=1, le=20, description="Sentences checked per answer; later ones are kept unchecked."
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, description="For all checks of one answer; unchecked sentences are kept."
+    )
+
+
 # Credentials also read from the environment under the names their own tools use; a value set in
 # the file or as AE_SECTION__KEY wins. This module is the only one that reads the environment.
 USUAL_ENV_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -181,6 +200,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
     citations: CitationSettings = CitationSettings()
+    verify: VerifySettings = VerifySettings()
 
     @model_validator(mode="after")
     def _usual_env_names(self) -> Settings:

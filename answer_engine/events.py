@@ -38,6 +38,25 @@ class Citation(BaseModel):
     n: int
     url: str
     title: str
+    evidence: str | None = Field(
+        None,
+        description="The passage text of this source that the verifier accepted for the sentences citing it.",
+    )
+
+
+AnswerSupport = Literal["supported", "partly_supported", "not_supported"]
+
+
+class SentenceSupport(BaseModel):
+    """One sentence of the answer and whether the sources it cites state it."""
+
+    text: str = Field(description="The sentence as the model wrote it, citation markers removed.")
+    citations: list[int] = Field(default_factory=list, description="The sources it cited.")
+    supported: bool | None = Field(
+        description="True: a cited source states it; False: none does (the sentence was dropped); "
+        "None: the verifier could not tell (kept, without counting as supported)."
+    )
+    evidence: str | None = Field(None, description="The passage text that states it, when supported.")
 
 
 class StatusEvent(BaseModel):
@@ -59,7 +78,18 @@ class DeltaEvent(BaseModel):
 class CitationsEvent(BaseModel):
     type: Literal[EventType.CITATIONS] = EventType.CITATIONS
     citations: list[Citation]
-    answer: str = Field(description="The final answer text, exactly the concatenation of the deltas.")
+    answer: str = Field(
+        description="The final answer text: the concatenation of the deltas, less the sentences that "
+        "verification found no source states (or, when none is left, a plain statement that the sources "
+        "found do not answer the question). Faces show this text once it arrives."
+    )
+    answer_support: AnswerSupport | None = Field(
+        None,
+        description="supported: every checked sentence is stated by a source it cites; partly_supported: "
+        "some are not, or could not be checked; not_supported: none is (the answer says so). "
+        "None: not verified.",
+    )
+    sentences: list[SentenceSupport] = Field(default_factory=list, description="Per-sentence verdicts.")
 
 
 class RelatedEvent(BaseModel):
@@ -80,6 +110,8 @@ class Timings(BaseModel):
         0.0, description="Decode speed: tokens after the first, per second after the first."
     )
     related_ms: float = 0.0
+    verify_ms: float = Field(0.0, description="Checking the answer's sentences against their sources.")
+    verify_checks: int = Field(0, description="Yes/no questions the verifier asked the model.")
     total_ms: float = 0.0
 
 

@@ -5,7 +5,8 @@ with the one chunker (``passages.chunk_text``), embed them, and write it all onc
 Sources of pages:
 - the shipped corpus (48 Wikipedia articles rendered as HTML, answer_engine/corpus/wikipedia);
 - folders a user registers with ``answer-engine index PATH`` (.html/.htm/.md/.txt files);
-- JSONL files of {"url", "title", "text"} registered the same way.
+- JSONL files of {"url", "title", "text"} registered the same way;
+- folders with a ``manifest.jsonl`` of {"url", "title", "file"}, like the shipped corpus.
 
 The index lives under ``<data_dir>/index/local``. It is built on first use (or by ``answer-engine
 index``) and rebuilt whenever the fingerprint of its sources (paths, sizes, modification times,
@@ -130,7 +131,9 @@ def fingerprint(sources: list[Path], passage_words: int) -> str:
 
 
 def pages_from_source(source: Path) -> Iterator[SourcePage]:
-    if source == SHIPPED_CORPUS:
+    """The pages of a source. A folder with a ``manifest.jsonl`` of {"url", "title", "file"} (the
+    shipped corpus, or a copy of it) is read by its manifest, so its pages keep their real URLs."""
+    if source.is_dir() and (source / "manifest.jsonl").is_file():
         for line in (source / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
             yield SourcePage(

@@ -32,6 +32,7 @@ from answer_engine.request import AskRequest, RequestError, check
 from answer_engine.stages import generate as generating
 from answer_engine.stages import plan
 from answer_engine.stages import search as searching
+from answer_engine.stages import verify as verifying
 from answer_engine.stages.read import PageReader
 from answer_engine.stages.select import Selector
 from answer_engine.stages.state import RunState, StageError
@@ -113,13 +114,19 @@ class Pipeline:
                 state.query = plan.search_query(request)
                 yield StatusEvent(stage="search", message=f"Searching for: {state.query}")
                 if not await searching.search(self.search, state, self.settings.search):
-                    async for event in self._nothing_found(state):
+                    filtered = request.options.filters.active
+                    message = NO_FILTERED_SOURCES_ANSWER if filtered else NO_SOURCES_ANSWER
+                    async for event in self._without_model(state, message, sources=False):
                         yield event
                     return
                 yield StatusEvent(stage="fetch", message=f"Reading {len(state.results)} pages")
                 await self.reader.read(state)
                 await self.selector.select(state)
                 yield SourcesEvent(sources=[source_card(s) for s in state.sources])
+                if self.selector.off_topic(state):
+                    async for event in self._without_model(state, verifying.not_covered(state.sources)):
+                        yield event
+                    return
                 if not generate:
                     state.finish()
                     yield DoneEvent(timings=state.timings, search_queries=state.search_queries)
@@ -136,15 +143,18 @@ class Pipeline:
         searched = not state.request.options.disable_search
         async with self.backends.lease() as backend:
             yield StatusEvent(stage="generate", message="Writing the answer")
-            answer = ""
             async with contextlib.aclosing(
                 generating.generate(state, backend, self.settings, searched=searched)
             ) as gen:
                 async for event in gen:
-                    if isinstance(event, CitationsEvent):
-                        answer = event.answer
                     yield event
-            related = await generating.related_questions(state, backend, answer, self.settings)
+            if searched and state.sources and self.settings.verify.enabled:
+                yield StatusEvent(stage="verify", message="Checking the answer against the sources")
+                citations = await verifying.verify(state, backend, self.settings.verify)
+            else:
+                citations = verifying.citations_event(state.answer, [], {s.n: s for s in state.sources}, None)
+            yield citations
+            related = await generating.related_questions(state, backend, citations.answer, self.settings)
         yield RelatedEvent(questions=related)
         state.finish()
         t = state.timings
@@ -161,12 +171,13 @@ class Pipeline:
         yield DoneEvent(timings=t, finish_reason=finish, search_queries=state.search_queries)
 
     @staticmethod
-    async def _nothing_found(state: RunState) -> AsyncIterator[Event]:
-        """No results (or none passing the filters): say so, without the model."""
-        message = NO_FILTERED_SOURCES_ANSWER if state.request.options.filters.active else NO_SOURCES_ANSWER
-        yield SourcesEvent(sources=[])
+    async def _without_model(state: RunState, message: str, *, sources: bool = True) -> AsyncIterator[Event]:
+        """An answer the engine gives itself: nothing found, or nothing found about the question (a
+        small model would answer anyway, from its memory, citing a page that does not say it)."""
+        if not sources:
+            yield SourcesEvent(sources=[])
         yield DeltaEvent(text=message)
-        yield CitationsEvent(citations=[], answer=message)
+        yield CitationsEvent(citations=[], answer=message, answer_support="not_supported")
         yield RelatedEvent(questions=[])
         state.finish()
         yield DoneEvent(timings=state.timings, search_queries=state.search_queries)

@@ -33,9 +33,14 @@ class FakeBackend(Backend):
         delay: float = 0.0,
         hang: bool = False,
         related: list[str] | None = None,
+        verdicts: list[str] | None = None,
     ) -> None:
         self.pieces = pieces if pieces is not None else ["Hello", " world."]
         self.related = related  # lines to answer the related-questions prompt with
+        self.verdicts = (
+            list(verdicts) if verdicts is not None else None
+        )  # answers to fact checks; "yes" when out
+        self.checks: list[str] = []  # the fact-check questions it was asked
         self.fail_after = fail_after
         self.delay = delay
         self.hang = hang
@@ -45,6 +50,10 @@ class FakeBackend(Backend):
         self.emitted = 0
 
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        if "Answer with one word, yes or no." in messages[-1].content:  # the verify stage's question
+            self.checks.append(messages[-1].content)
+            yield self.verdicts.pop(0) if self.verdicts else "yes"
+            return
         self.calls.append(messages)
         self.params.append(params)
         asks_related = "follow-up questions" in messages[-1].content

@@ -73,6 +73,46 @@ function renderSources(el, sources, turnIndex) {
   }
 }
 
+// The verifier's outcome: a quiet badge, and the sentences it removed (struck through, collapsed).
+const SUPPORT_LABELS = {
+  supported: "Supported by the sources",
+  partly_supported: "Partly supported: some sentences were not stated by their sources",
+  not_supported: "Not supported by the sources",
+};
+function renderSupport(el, turn) {
+  const badge = el.querySelector(".support");
+  const label = SUPPORT_LABELS[turn.support];
+  badge.hidden = !label || turn.streaming;
+  badge.className = `support ${turn.support || ""}`;
+  badge.textContent = label || "";
+  const removed = (turn.sentences || []).filter((s) => s.supported === false);
+  const box = el.querySelector(".removed");
+  box.hidden = !removed.length || turn.support === "not_supported";
+  box.querySelector("summary").textContent =
+    `${removed.length} sentence${removed.length === 1 ? "" : "s"} removed: not stated by the sources cited`;
+  const list = box.querySelector(".removed-list");
+  list.replaceChildren();
+  for (const s of removed) { const li = document.createElement("li"); li.textContent = s.text; list.appendChild(li); }
+}
+
+// Hovering, focusing or tapping a citation shows the passage text that states the sentence.
+function evidenceFor(link) {
+  const turn = currentThread()?.turns[Number(link.closest(".turn")?.dataset.index)];
+  const c = (turn?.citations || []).find((x) => String(x.n) === link.dataset.n);
+  return c && c.evidence;
+}
+function showEvidence(link) {
+  const sup = link.closest("sup.cite");
+  if (!sup || sup.querySelector(".evidence")) return;
+  const text = evidenceFor(link);
+  if (!text) return;
+  const box = document.createElement("span");
+  box.className = "evidence"; box.setAttribute("role", "tooltip");
+  box.textContent = text; // page text: never parsed as HTML
+  sup.appendChild(box);
+}
+function hideEvidence(link) { link.closest("sup.cite")?.querySelector(".evidence")?.remove(); }
+
 function renderTurn(turn, index) {
   const el = $("turn-template").content.firstElementChild.cloneNode(true);
   el.dataset.index = String(index);
@@ -94,8 +134,9 @@ function updateTurn(el, turn, index) {
   err.hidden = !turn.error; err.textContent = turn.error || "";
   el.querySelector(".copy").hidden = !turn.answer || turn.streaming;
   el.querySelector(".timings").textContent = turn.timings
-    ? `first token ${(turn.timings.ttft_ms / 1000).toFixed(1)} s · ${turn.timings.tokens_per_s} tokens/s · ${(turn.timings.total_ms / 1000).toFixed(1)} s`
+    ? `first token ${(turn.timings.ttft_ms / 1000).toFixed(1)} s · ${Number(turn.timings.tokens_per_s).toFixed(1)} tokens/s · ${(turn.timings.total_ms / 1000).toFixed(1)} s`
     : "";
+  renderSupport(el, turn);
   const related = el.querySelector(".related");
   const list = el.querySelector(".related-list");
   list.replaceChildren();
@@ -205,7 +246,11 @@ async function ask(question) {
       if (event === "status") $("status").textContent = ev.message;
       else if (event === "sources") { turn.sources = ev.sources; repaint(); }
       else if (event === "delta") { turn.answer += ev.text; repaint(); }
-      else if (event === "citations") { turn.answer = ev.answer; turn.citations = ev.citations; $("status").textContent = "Suggesting follow-up questions…"; repaint(); }
+      else if (event === "citations") {
+        turn.answer = ev.answer; turn.citations = ev.citations;
+        turn.support = ev.answer_support; turn.sentences = ev.sentences || [];
+        $("status").textContent = "Suggesting follow-up questions…"; repaint();
+      }
       else if (event === "related") { turn.related = ev.questions; repaint(); }
       else if (event === "done") { turn.timings = ev.timings; }
       else if (event === "error") { turn.error = ev.message; }
@@ -252,10 +297,17 @@ $("threads").addEventListener("click", (e) => {
   currentId = b.dataset.id; saveThreads(); renderThread();
   $("sidebar").classList.remove("open"); $("toggle-threads").setAttribute("aria-expanded", "false");
 });
+for (const [type, show] of [["mouseover", true], ["focusin", true], ["mouseout", false], ["focusout", false]]) {
+  $("thread").addEventListener(type, (e) => {
+    const cite = e.target.closest && e.target.closest("sup.cite a");
+    if (cite) (show ? showEvidence : hideEvidence)(cite);
+  });
+}
 $("thread").addEventListener("click", async (e) => {
   const cite = e.target.closest("sup.cite a");
   if (cite) {
     e.preventDefault();
+    showEvidence(cite);
     const card = document.querySelector(cite.getAttribute("href"));
     if (card) {
       document.querySelectorAll(".source-card.active").forEach((c) => c.classList.remove("active"));

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from answer_engine.config import Settings
-from answer_engine.evaluation import extraction, judge, qa, report
+from answer_engine.evaluation import extraction, honest, judge, qa, report
+from answer_engine.evaluation import unanswerable as unanswerable_set
 
 
 def eval_qa(
@@ -18,15 +19,28 @@ def eval_qa(
     generate: bool,
     report_to: str | None,
     progress: bool = True,
+    unanswerable: bool = False,
 ) -> tuple[dict[str, Any], Path]:
-    questions = qa.load_questions(questions_file, limit)
-    summary, records = asyncio.run(qa.evaluate(settings, questions, generate=generate, progress=progress))
+    if unanswerable:
+        try:
+            questions = unanswerable_set.build(questions_file)[:limit]
+        except (OSError, ValueError, KeyError) as exc:
+            raise qa.EvalError(
+                f"{questions_file}: cannot build the unanswerable set from it ({exc})"
+            ) from exc
+    else:
+        questions = qa.load_questions(questions_file, limit)
+    gold = honest.gold_paragraphs(questions_file)
+    summary, records = asyncio.run(
+        qa.evaluate(settings, questions, generate=generate, progress=progress, gold=gold)
+    )
     out = report.report_dir("eval-qa", report_to)
     meta = {
         "questions_file": str(questions_file),
         "model": settings.generation.model if generate else None,
         "retrieval": settings.retrieval.model_dump(),
         "generate": generate,
+        "unanswerable": unanswerable,
     }
     report.write_json(out / "summary.json", {**summary, "config": meta})
     report.write_jsonl(out / "questions.jsonl", records)
@@ -38,14 +52,14 @@ def eval_qa(
         for k in (
             "recall_at_1",
             "recall_at_5",
-            "contains",
-            "f1",
-            "exact_match",
+            "accuracy",
+            "hallucination_rate",
+            "crag_score",
             "citation_precision",
-            "citation_coverage",
+            "citation_precision_lexical",
             "abstain_rate",
         )
-        if k in summary
+        if summary.get(k) is not None
     ]
     report.plot_bars(
         out / "quality.png",
@@ -61,7 +75,7 @@ def eval_qa(
         "\n![latency](latency-per-stage.png)\n![quality](quality.png)\n",
     ]
     (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
-    return {k: summary[k] for k in (qa.ALL_KEYS if generate else qa.RETRIEVAL_KEYS)}, out
+    return {k: summary[k] for k in (qa.ALL_KEYS if generate else qa.RETRIEVAL_KEYS) if k in summary}, out
 
 
 def eval_extraction(

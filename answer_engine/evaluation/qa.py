@@ -2,7 +2,13 @@
 
 Question files: ../shared/evaldata/squad/questions.jsonl (answered from the shipped corpus) and
 ../shared/evaldata/hotpotqa/questions.jsonl (each record brings its own paragraphs, which are
-indexed into a private data dir first). Both have "question" and "answers".
+indexed into a private data dir first). Both have "question" and "answers"; a record with
+``"answerable": false`` is one whose answer is in no indexed page (the right outcome: abstain).
+
+Quality is judged by ``honest.py`` from the datasets' gold data (accuracy, abstention,
+hallucination rate, CRAG score, citation precision), never by the engine's own citation filter.
+The filter's lexical measure is still reported, as ``citation_precision_lexical``: it shares its
+code and threshold with the filter, so it says how the filter behaved, not whether citations are right.
 """
 
 from __future__ import annotations
@@ -19,24 +25,27 @@ from typing import Any
 from answer_engine.backends.base import Backend
 from answer_engine.citations import MARKER_RE
 from answer_engine.config import Settings
+from answer_engine.evaluation import honest, unanswerable
 from answer_engine.evaluation.judge import support_score
 from answer_engine.evaluation.metrics import contains, exact_match, f1, percentile
 from answer_engine.request import AskRequest
 from answer_engine.text import split_sentences, terms
 
-ABSTAIN_RE = re.compile(
-    r"could not find|couldn't find|cannot find|no information|not (?:mentioned|stated|provided) in the sources",  # noqa: E501
-    re.IGNORECASE,
-)
+ABSTAIN_RE = honest.ABSTAIN_RE
 RETRIEVAL_KEYS = ("questions", "recall_at_1", "recall_at_5")
 ALL_KEYS = (
     *RETRIEVAL_KEYS,
     "exact_match",
     "f1",
     "contains",
+    "accuracy",
+    "hallucination_rate",
+    "crag_score",
     "citation_precision",
+    "citation_precision_lexical",
     "citation_coverage",
     "abstain_rate",
+    "abstention_unanswerable",
     "latency_ms_p50",
     "latency_ms_p95",
     "ttft_ms_p50",
@@ -109,6 +118,7 @@ async def evaluate(
     generate: bool = True,
     backend: Backend | None = None,
     progress: bool = True,
+    gold: dict[tuple[str, int], str] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run every question; return (summary with the documented keys, per-question records)."""
     from tqdm import tqdm
@@ -122,11 +132,15 @@ async def evaluate(
         embedder = build_embedder(settings)
         settings = settings.model_copy(deep=True)
         settings.search.providers = ["local"]  # eval measures the local index
-        if any("context" in q for q in questions):  # HotpotQA: index its own paragraphs privately
+        left_out = {q["left_out"] for q in questions if q.get("left_out")}
+        if any("context" in q for q in questions) or left_out:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ae-eval-")))
             settings.data_dir = tmp / "data"
             settings.search.include_default_corpus = False
-            register_source(settings.data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
+            if left_out:  # the unanswerable set: the shipped corpus without the questions' articles
+                register_source(settings.data_dir, unanswerable.corpus_without(left_out, tmp / "corpus"))
+            else:  # HotpotQA: index its own paragraphs privately
+                register_source(settings.data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
         if generate and backend is None:
             backend = create_backend(settings)
         # generate=False never calls a backend; the extractive one stands in without loading a model
@@ -137,11 +151,13 @@ async def evaluate(
         bar = tqdm(questions, desc="eval qa", unit="q", file=sys.stderr, disable=not progress)
         for q in bar:
             trace: dict[str, Any] = {}
-            answer, done, error = "", None, None
+            answer, done, error, cited, streamed, support = "", None, None, [], [], None
             t0 = time.perf_counter()
             async for event in pipeline.run(AskRequest(query=q["question"]), trace=trace, generate=generate):
-                if event.type == "citations":
-                    answer = event.answer
+                if event.type == "delta":
+                    streamed.append(event.text)
+                elif event.type == "citations":
+                    answer, cited, support = event.answer, event.citations, event.answer_support
                 elif event.type == "done":
                     done = event
                 elif event.type == "error":
@@ -154,14 +170,22 @@ async def evaluate(
                 "recall_at_1": contains(" ".join(chosen[:1]), q["answers"]),
                 "recall_at_5": contains(" ".join(chosen[:5]), q["answers"]),
                 "passages": len(chosen),
+                "relevance": trace.get("relevance"),
                 "error": error,
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 1),
                 "timings": done.timings.model_dump() if done else None,
             }
             if generate:
-                by_n = {s.n: s.text for s in trace.get("sources", [])}
-                cites, supported, needing, cited = judge_citations(answer, by_n, threshold)
+                sources = {s.n: s for s in trace.get("sources", [])}
+                by_n = {n: s.text for n, s in sources.items()}
+                cites, supported, needing, cited_sentences = judge_citations(answer, by_n, threshold)
                 plain = MARKER_RE.sub("", answer)
+                answerable = q.get("answerable", True)
+                right = [
+                    honest.citation_right(q, {"title": sources[c.n].title, "text": by_n[c.n]}, gold or {})
+                    for c in cited
+                    if c.n in sources
+                ]
                 rec.update(
                     answer=answer,
                     exact_match=exact_match(plain, q["answers"]),
@@ -170,8 +194,18 @@ async def evaluate(
                     citations=cites,
                     supported_citations=supported,
                     sentences=needing,
-                    cited_sentences=cited,
-                    abstained=bool(ABSTAIN_RE.search(answer)),
+                    cited_sentences=cited_sentences,
+                    abstained=honest.abstained(plain),
+                    answerable=answerable,
+                    outcome=honest.outcome(plain, q["answers"], answerable=answerable),
+                    answer_support=support,
+                    # what the model wrote before verification (the stream): the same run, judged unverified
+                    streamed="".join(streamed),
+                    outcome_unverified=honest.outcome(
+                        MARKER_RE.sub("", "".join(streamed)), q["answers"], answerable=answerable
+                    ),
+                    honest_citations=len(right),
+                    honest_citations_right=sum(right),
                 )
             records.append(rec)
             bar.set_postfix(recall5=f"{sum(r['recall_at_5'] for r in records) / len(records):.2f}")
@@ -199,7 +233,9 @@ def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any
         exact_match=mean("exact_match"),
         f1=mean("f1"),
         contains=mean("contains"),
-        citation_precision=round(sum(r["supported_citations"] for r in records) / cites, 4) if cites else 0.0,
+        citation_precision_lexical=(
+            round(sum(r["supported_citations"] for r in records) / cites, 4) if cites else 0.0
+        ),
         citation_coverage=round(sum(r["cited_sentences"] for r in records) / needing, 4) if needing else 0.0,
         abstain_rate=mean("abstained"),
         latency_ms_p50=round(percentile(latencies, 50), 1),
@@ -207,4 +243,5 @@ def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any
         ttft_ms_p50=round(percentile(ttfts, 50), 1),
         errors=sum(bool(r["error"]) for r in records),
     )
+    out.update(honest.summarize(records))
     return out

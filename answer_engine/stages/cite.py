@@ -1,17 +1,16 @@
 """cite: the model's [n] markers checked against the numbered sources while the answer streams
-(the rules live in citations.py); at the end, the citations event lists exactly the sources the
-final text cites."""
+(the rules live in citations.py). The verify stage then checks each sentence and builds the
+citations event from the final text."""
 
 from __future__ import annotations
 
 from answer_engine.citations import CitationStream, SourceText
-from answer_engine.events import Citation, CitationsEvent, DeltaEvent
+from answer_engine.events import DeltaEvent
 from answer_engine.passages import SourceDoc
 
 
 class Citer:
     def __init__(self, sources: list[SourceDoc], *, threshold: float) -> None:
-        self.sources = {s.n: s for s in sources}
         self.stream = CitationStream([SourceText(s.n, s.text) for s in sources], threshold=threshold)
 
     def feed(self, piece: str) -> DeltaEvent | None:
@@ -26,10 +25,3 @@ class Citer:
     @property
     def text(self) -> str:
         return self.stream.text
-
-    def citations(self) -> CitationsEvent:
-        by_n = self.sources
-        return CitationsEvent(
-            citations=[Citation(n=n, url=by_n[n].url, title=by_n[n].title) for n in self.stream.cited],
-            answer=self.stream.text,
-        )

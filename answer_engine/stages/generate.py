@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from answer_engine.backends.base import Backend, BackendError, GenerationParams
 from answer_engine.config import Settings
-from answer_engine.events import CitationsEvent, DeltaEvent
+from answer_engine.events import DeltaEvent
 from answer_engine.prompt import (
     STOP_STRINGS,
     build_messages,
@@ -40,8 +40,9 @@ def params_for(state: RunState, settings: Settings) -> GenerationParams:
 
 async def generate(
     state: RunState, backend: Backend, settings: Settings, *, searched: bool
-) -> AsyncIterator[DeltaEvent | CitationsEvent]:
-    """Deltas as the answer streams (markers checked), then the citations event.
+) -> AsyncIterator[DeltaEvent]:
+    """Deltas as the answer streams (markers checked by the cite stage). Afterwards ``state.answer``
+    holds the cited text and ``state.raw_answer`` what the model wrote.
     Raises StageError("generate", ...) on a backend failure or timeout."""
     request, timings = state.request, state.timings
     if searched:
@@ -85,8 +86,8 @@ async def generate(
     timings.completion_tokens = await asyncio.to_thread(backend.count_tokens, "".join(raw))
     if t_first is not None and timings.completion_tokens > 1 and t_end > t_first:
         timings.tokens_per_s = round((timings.completion_tokens - 1) / (t_end - t_first), 2)
+    state.answer, state.raw_answer = citer.text, "".join(raw)
     state.trace["answer"] = citer.text
-    yield citer.citations()
 
 
 def parse_related(text: str, *, exclude: str = "") -> list[str]:

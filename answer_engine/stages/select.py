@@ -51,6 +51,7 @@ class Selector:
         ranked = await asyncio.to_thread(rank_passages, query, pages) if pages else []
         if self.embedder is not None and ranked:
             dense = await asyncio.to_thread(self._dense_scores, query, pages, ranked)
+            state.relevance = round(max(dense), 4)
             ranked = hybrid_rerank(ranked, dense, [p.score for p in pages], weight=cfg.dense_weight)
         state.chosen = select_passages(
             ranked,
@@ -60,8 +61,14 @@ class Selector:
         )
         state.sources = group_sources(state.chosen, pages)
         state.timings.select_ms = state.ms_since(t)
-        state.trace.update(chosen=state.chosen, sources=state.sources)
+        state.trace.update(chosen=state.chosen, sources=state.sources, relevance=state.relevance)
         return state.sources
+
+    def off_topic(self, state: RunState) -> bool:
+        """No passage is about the question: its best embedding similarity is under
+        ``retrieval.min_relevance`` (never, when that is 0 or there are no embeddings)."""
+        floor = self.settings.min_relevance
+        return bool(floor) and state.relevance is not None and state.relevance < floor
 
     def _dense_scores(self, query: str, pages: list[ReadPage], ranked: list[Passage]) -> list[float]:
         """Cosine similarity of each passage to the question."""

@@ -39,6 +39,9 @@ class RunState:
     chosen: list[Passage] = field(default_factory=list)
     sources: list[SourceDoc] = field(default_factory=list)
     messages: list[ChatMessage] = field(default_factory=list)
+    relevance: float | None = None  # the best passage's embedding similarity to the question
+    answer: str = ""  # the answer as the cite stage let it through
+    raw_answer: str = ""  # the answer as the model wrote it
 
     def ms_since(self, start: float) -> float:
         return round((time.perf_counter() - start) * 1000, 1)

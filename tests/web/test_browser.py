@@ -225,3 +225,36 @@ def test_phone_width(settings, serve, fake_backend_cls, browser):
     assert page.locator("#sidebar").bounding_box()["x"] >= 0
     shot(page, "10-phone-threads")
     context.close()
+
+
+def test_verification_badge_evidence_and_removed_sentence(settings, serve, fake_backend_cls, page):
+    """The verifier's outcome in the UI: a quiet badge, the evidence under a citation on hover, the
+    sentence no source states struck out of the answer; long titles stay inside their cards."""
+    answer = [
+        "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1].",
+        " Maria Curie was born in Warsaw and won the Nobel Prize twice [1].",
+    ]
+    backend = fake_backend_cls(answer, verdicts=["yes", "no"])
+    page.goto(start(settings, serve, backend))
+    ask(page, QUESTION)
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+
+    badge = page.locator(".turn .support")
+    assert badge.is_visible() and "Partly supported" in badge.inner_text()
+    assert "twice" not in page.locator(".turn .answer").inner_text()
+    removed = page.locator(".turn .removed")
+    assert removed.is_visible() and "1 sentence removed" in removed.inner_text()
+    removed.locator("summary").click()
+    assert "won the Nobel Prize twice" in removed.locator("li").inner_text()
+
+    page.locator(".turn sup.cite a").first.hover()
+    evidence = page.locator(".turn sup.cite .evidence")
+    evidence.wait_for()
+    assert "first female recipient of the Nobel Prize" in evidence.inner_text()
+    shot(page, "06-verification")
+
+    # the timing line is rounded, and a card's title does not spill out of its card
+    assert page.locator(".turn .timings").inner_text().count(".") <= 3
+    card = page.locator(".turn .source-card").first.bounding_box()
+    title = page.locator(".turn .source-card .title").first.bounding_box()
+    assert title["x"] + title["width"] <= card["x"] + card["width"] + 1

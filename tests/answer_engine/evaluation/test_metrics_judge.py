@@ -57,6 +57,9 @@ def test_summary_keys():
         "sentences": 2,
         "cited_sentences": 1,
         "abstained": False,
+        "outcome": "correct",
+        "honest_citations": 2,
+        "honest_citations_right": 2,
         "latency_ms": 10.0,
         "error": None,
         "timings": {"ttft_ms": 5.0},
@@ -69,14 +72,20 @@ def test_summary_keys():
         "exact_match",
         "f1",
         "contains",
+        "accuracy",
+        "hallucination_rate",
+        "crag_score",
         "citation_precision",
+        "citation_precision_lexical",
         "citation_coverage",
         "abstain_rate",
         "latency_ms_p50",
         "latency_ms_p95",
         "ttft_ms_p50",
     } <= set(s)
-    assert s["citation_precision"] == 0.5 and s["citation_coverage"] == 0.5
+    # the lexical figure (the filter's own measure) and the honest one are reported apart
+    assert s["citation_precision_lexical"] == 0.5 and s["citation_coverage"] == 0.5
+    assert s["citation_precision"] == 1.0 and s["accuracy"] == 1.0 and s["hallucination_rate"] == 0.0
     assert set(summarize([rec], generate=False)) == {"questions", "recall_at_1", "recall_at_5"}
 
 

@@ -1,0 +1,107 @@
+"""An honest judge for `eval qa`, sharing no code or threshold with the engine's citation filter.
+
+The engine keeps or drops a citation by word overlap (citations.py); judging citations with the
+same overlap can only agree with it. This judge uses the datasets' own gold data instead:
+
+- SQuAD: a cited source is right when the text the engine gave the model for it contains a
+  reference answer, or shares a run of 8 words with the gold paragraph that holds the answer
+  (``corpus.jsonl`` beside the questions file).
+- HotpotQA: a cited source is right when it is one of the question's supporting-fact pages.
+
+Each answer is one of: correct (it contains a reference answer), abstained (it says the sources do
+not answer), or wrong. The hallucination rate is the share wrong and not abstained; the CRAG score
+(Meta's CRAG benchmark) averages +1 correct, 0 abstained, -1 wrong. An unanswerable question
+(``"answerable": false``) is correct only when the engine abstains.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from answer_engine.evaluation.metrics import contains, normalize_answer
+
+SHARED_RUN_WORDS = 8
+# How an answer says it cannot answer: the engine's own wording and the common ways a model puts it.
+ABSTAIN_RE = re.compile(
+    r"could ?n[o']t find|cannot find|can't find|do(?:es)? not (?:answer|contain|say|mention|provide|state)"
+    r"|no information|not (?:mentioned|stated|provided|covered) in the (?:sources|provided)"
+    r"|sources? (?:found )?(?:do|does) not|not enough information|unable to (?:find|answer)",
+    re.IGNORECASE,
+)
+
+
+def gold_paragraphs(questions_file: Path) -> dict[tuple[str, int], str]:
+    """(title, paragraph_index) -> paragraph, from the corpus.jsonl beside a SQuAD questions file."""
+    corpus = questions_file.parent / "corpus.jsonl"
+    if not corpus.exists():
+        return {}
+    out: dict[tuple[str, int], str] = {}
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        for i, paragraph in enumerate(row["paragraphs"]):
+            out[(row["title"], i)] = paragraph
+    return out
+
+
+def _runs(text: str, n: int = SHARED_RUN_WORDS) -> set[tuple[str, ...]]:
+    words = normalize_answer(text).split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def shares_a_run(a: str, b: str, n: int = SHARED_RUN_WORDS) -> bool:
+    return bool(_runs(a, n) & _runs(b, n))
+
+
+def abstained(answer: str) -> bool:
+    return bool(ABSTAIN_RE.search(answer))
+
+
+def outcome(answer: str, answers: list[str], *, answerable: bool = True) -> str:
+    """'correct', 'abstained' or 'wrong'."""
+    if not answerable:
+        return "abstained" if abstained(answer) or not answer.strip() else "wrong"
+    if contains(answer, answers):
+        return "correct"
+    return "abstained" if abstained(answer) or not answer.strip() else "wrong"
+
+
+Gold = dict[tuple[str, int], str]
+
+
+def citation_right(question: dict[str, Any], source: dict[str, str], gold: Gold) -> bool:
+    """Is this cited source one the dataset says holds the answer?"""
+    if "supporting_facts" in question:  # HotpotQA: the supporting pages
+        return source["title"] in {title for title, _ in question["supporting_facts"]}
+    if contains(source["text"], question["answers"]):
+        return True
+    paragraph = gold.get((question.get("title", ""), question.get("paragraph_index", -1)))
+    return bool(paragraph) and shares_a_run(source["text"], paragraph)
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy, abstention, hallucination, CRAG score and honest citation precision."""
+    n = len(records)
+    if not n:
+        return {}
+    outcomes = [r["outcome"] for r in records]
+    cites = sum(r["honest_citations"] for r in records)
+    right = sum(r["honest_citations_right"] for r in records)
+    answerable = [r for r in records if r.get("answerable", True)]
+    unanswerable = [r for r in records if not r.get("answerable", True)]
+    out = {
+        "accuracy": round(outcomes.count("correct") / n, 4),
+        "abstention": round(outcomes.count("abstained") / n, 4),
+        "hallucination_rate": round(outcomes.count("wrong") / n, 4),
+        "crag_score": round((outcomes.count("correct") - outcomes.count("wrong")) / n, 4),
+        "citation_precision": round(right / cites, 4) if cites else None,
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+    }
+    if unanswerable:
+        out["abstention_unanswerable"] = round(
+            sum(r["outcome"] == "abstained" for r in unanswerable) / len(unanswerable), 4
+        )
+    return out

@@ -1,0 +1,174 @@
+"""verify: is each sentence of the answer stated by the source it cites? Entailment, not shared words.
+
+Word overlap is not support: "X won the Masters twice [1]" shares its words with a page that says
+X never won. So the answer model itself is asked, sentence by sentence, a yes/no question about
+the source(s) the sentence cites. The question continues the very conversation that produced the
+answer (system prompt, sources, question, the answer as written), so llama.cpp reuses the KV cache
+of all of it and evaluates only the short question; one or two tokens come back.
+
+Outcome: a sentence no cited source states is dropped from the final text (the stream showed it;
+the citations event carries the final text, which faces show instead); a sentence the verifier
+could not judge is kept but does not count as supported; when no sentence is left, the answer
+says plainly that the sources found do not answer the question and names what they cover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from answer_engine.backends.base import Backend, GenerationParams
+from answer_engine.citations import MARKER_RE, parse_marker
+from answer_engine.config import VerifySettings
+from answer_engine.events import AnswerSupport, Citation, CitationsEvent, SentenceSupport
+from answer_engine.passages import SourceDoc
+from answer_engine.request import ChatMessage
+from answer_engine.stages.state import RunState
+from answer_engine.text import split_sentences, terms
+
+log = logging.getLogger(__name__)
+
+NOT_COVERED_ANSWER = "The sources found do not answer this question. They cover: {topics}."
+VERIFY_PROMPT = (
+    'Fact check. Read only {which} above. Does it clearly state this: "{claim}"\n'
+    "Answer with one word, yes or no."
+)
+MIN_TERMS = 2  # "Yes." or a list number is not a claim
+# The model's or the engine's own way of saying the sources do not answer: not a claim to check.
+_NO_ANSWER_RE = re.compile(r"could not find|do not answer|does not (?:say|state|mention)", re.IGNORECASE)
+_YES_RE = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+@dataclass
+class Claim:
+    start: int  # span in the final text
+    end: int
+    text: str  # markers removed
+    cited: list[int]
+    verdict: bool | None = None
+    evidence: str | None = None
+
+
+def not_covered(sources: list[SourceDoc]) -> str:
+    topics = "; ".join(dict.fromkeys(s.title for s in sources)) or "nothing relevant"
+    return NOT_COVERED_ANSWER.format(topics=topics)
+
+
+def claims_of(text: str) -> list[Claim]:
+    """The sentences of the answer that state something, with their spans and cited sources."""
+    out: list[Claim] = []
+    cursor = 0
+    for sentence in split_sentences(text):
+        start = text.find(sentence, cursor)
+        if start < 0:
+            continue
+        cursor = end = start + len(sentence)
+        cited = [n for m in MARKER_RE.finditer(sentence) for n in (parse_marker(m.group(0)) or [])]
+        plain = " ".join(MARKER_RE.sub(" ", sentence).split()).replace(" .", ".")
+        if len(set(terms(plain))) < MIN_TERMS or _NO_ANSWER_RE.search(plain):
+            continue
+        out.append(Claim(start, end, plain, list(dict.fromkeys(cited))))
+    return out
+
+
+def _which(cited: list[int]) -> str:
+    if not cited:
+        return "the sources"
+    if len(cited) == 1:
+        return f"source [{cited[0]}]"
+    return "sources " + ", ".join(f"[{n}]" for n in cited[:-1]) + f" and [{cited[-1]}]"
+
+
+def _evidence(claim: Claim, sources: dict[int, SourceDoc]) -> str | None:
+    """The sentence of the cited sources that shares most with the claim (for the reader to check)."""
+    want = set(terms(claim.text))
+    best, best_score = None, 0
+    for n in claim.cited or list(sources):
+        source = sources.get(n)
+        for passage in source.passages if source else []:
+            for sentence in split_sentences(passage.text):
+                score = len(want & set(terms(sentence)))
+                if score > best_score:
+                    best, best_score = sentence, score
+    return best
+
+
+async def _ask(backend: Backend, messages: list[ChatMessage]) -> bool | None:
+    params = GenerationParams(max_tokens=2, temperature=0.0, top_p=1.0, stop=["\n"])
+    pieces: list[str] = []
+    async with contextlib.aclosing(backend.stream(messages, params)) as stream:  # type: ignore[type-var]
+        async for piece in stream:
+            pieces.append(piece)
+    m = _YES_RE.match("".join(pieces))
+    return None if m is None else m.group(1).lower() == "yes"
+
+
+async def verify(state: RunState, backend: Backend, settings: VerifySettings) -> CitationsEvent:
+    """The final citations event: the cited answer (``state.answer``) checked sentence by sentence."""
+    t = time.perf_counter()
+    sources = {s.n: s for s in state.sources}
+    text, raw = state.answer, state.raw_answer
+    claims = claims_of(text)
+    checked = claims[: settings.max_sentences]
+    context = [*state.messages, ChatMessage(role="assistant", content=raw)]
+    try:
+        async with asyncio.timeout(settings.timeout_s):
+            for claim in checked:
+                prompt = VERIFY_PROMPT.format(which=_which(claim.cited), claim=claim.text)
+                claim.verdict = await _ask(backend, [*context, ChatMessage(role="user", content=prompt)])
+                state.timings.verify_checks += 1
+    except TimeoutError:
+        log.warning("verification ran out of time; unchecked sentences are kept")
+    except Exception as exc:  # a failing check costs the verdicts, never the answer
+        log.warning("verification failed: %s", exc)
+    for claim in claims:
+        if claim.verdict:
+            claim.evidence = _evidence(claim, sources)
+    state.timings.verify_ms = state.ms_since(t)
+
+    support: AnswerSupport | None
+    if claims and all(c.verdict is None for c in claims):  # the verifier could not judge anything
+        final, support = text, None
+    elif not claims or all(c.verdict is False for c in claims):
+        final, support = (text if not claims else not_covered(state.sources)), "not_supported"
+    else:
+        final = _without(text, [c for c in claims if c.verdict is False])
+        support = "supported" if all(c.verdict for c in claims) else "partly_supported"
+    return citations_event(final, claims, sources, support)
+
+
+def _without(text: str, dropped: list[Claim]) -> str:
+    for claim in sorted(dropped, key=lambda c: -c.start):
+        end = claim.end
+        while end < len(text) and text[end] == " ":
+            end += 1
+        text = text[: claim.start] + text[end:]
+    return text.strip()
+
+
+def citations_event(
+    final: str, claims: list[Claim], sources: dict[int, SourceDoc], support: AnswerSupport | None
+) -> CitationsEvent:
+    """Citations are exactly the sources the final text cites, in order of first use."""
+    cited = [n for m in MARKER_RE.finditer(final) for n in (parse_marker(m.group(0)) or []) if n in sources]
+    evidence: dict[int, str] = {}
+    for claim in claims:
+        for n in claim.cited:
+            if claim.verdict and claim.evidence and n not in evidence:
+                evidence[n] = claim.evidence
+    return CitationsEvent(
+        citations=[
+            Citation(n=n, url=sources[n].url, title=sources[n].title, evidence=evidence.get(n))
+            for n in dict.fromkeys(cited)
+        ],
+        answer=final,
+        answer_support=support,
+        sentences=[
+            SentenceSupport(text=c.text, citations=c.cited, supported=c.verdict, evidence=c.evidence)
+            for c in claims
+        ],
+    )

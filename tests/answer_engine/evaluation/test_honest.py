@@ -1,0 +1,82 @@
+"""The honest judge: gold data decides, not the engine's own word-overlap filter."""
+
+from pathlib import Path
+
+from answer_engine.citations import support
+from answer_engine.evaluation import honest
+from answer_engine.text import terms
+
+SQUAD = Path(__file__).resolve().parents[3].parent / "shared" / "evaldata" / "squad" / "questions.jsonl"
+GOLD_PARAGRAPH = (
+    "Rory McIlroy has played the Masters many times; his best finish was fourth in 2015, and he has "
+    "never won the tournament, the one major missing from his career grand slam."
+)
+
+
+def test_word_overlap_is_not_support_but_the_gold_judge_knows():
+    """The design's own example: the sentence shares its words with the page that says the opposite."""
+    claim = "Rory McIlroy has won the Masters tournament twice."
+    q = {
+        "question": "How many times has Rory McIlroy won the Masters?",
+        "answers": ["never", "zero"],
+        "title": "Rory",
+        "paragraph_index": 0,
+    }
+    # the engine's lexical filter would keep this citation ...
+    assert support(set(terms(claim)), set(terms(GOLD_PARAGRAPH))) >= 0.5
+    # ... the honest judge calls the answer wrong (a hallucination), though it cites the gold page
+    assert honest.outcome(claim, q["answers"]) == "wrong"
+    source = {"title": "Rory", "text": GOLD_PARAGRAPH}
+    assert honest.citation_right(q, source, {("Rory", 0): GOLD_PARAGRAPH})
+
+
+def test_outcomes_and_abstention():
+    assert honest.outcome("It was the Nobel Prize [1].", ["Nobel Prize"]) == "correct"
+    assert honest.outcome("The sources found do not answer this question.", ["1745"]) == "abstained"
+    assert honest.outcome("I could not find the answer in the sources.", ["1745"]) == "abstained"
+    assert honest.outcome("He was born in 1750.", ["1745"]) == "wrong"
+    assert honest.outcome("", ["1745"]) == "abstained"
+    # an unanswerable question is answered right only by abstaining
+    assert honest.outcome("It was filmed in Belfast.", ["Belfast"], answerable=False) == "wrong"
+    assert honest.outcome("The sources do not say where.", [], answerable=False) == "abstained"
+
+
+def test_citations_are_judged_by_gold_paragraph_or_supporting_pages():
+    gold = {
+        (
+            "Warsaw",
+            0,
+        ): "One of the most famous people born in Warsaw was Maria Skłodowska-Curie, who achieved "
+        "international recognition for her research on radioactivity."
+    }
+    q = {"answers": ["radioactivity"], "title": "Warsaw", "paragraph_index": 0}
+    passage_from_gold = (
+        "famous people born in Warsaw was Maria Skłodowska-Curie, who achieved international fame"
+    )
+    assert honest.citation_right(q, {"title": "Warsaw", "text": passage_from_gold}, gold)
+    assert not honest.citation_right(q, {"title": "Oxygen", "text": "Oxygen is a chemical element."}, gold)
+    assert honest.citation_right(
+        q, {"title": "X", "text": "Her field was radioactivity."}, gold
+    )  # holds the answer
+    hotpot = {"answers": ["no"], "supporting_facts": [["Laleli Mosque", 0], ["Esma Sultan Mansion", 0]]}
+    assert honest.citation_right(hotpot, {"title": "Laleli Mosque", "text": ""}, {})
+    assert not honest.citation_right(hotpot, {"title": "Sultan Ahmed Mosque", "text": "no"}, {})
+
+
+def test_summary_reports_hallucination_beside_accuracy_and_crag():
+    records = [
+        {"outcome": "correct", "honest_citations": 1, "honest_citations_right": 1},
+        {"outcome": "wrong", "honest_citations": 2, "honest_citations_right": 1},
+        {"outcome": "abstained", "honest_citations": 0, "honest_citations_right": 0},
+        {"outcome": "abstained", "answerable": False, "honest_citations": 0, "honest_citations_right": 0},
+    ]
+    s = honest.summarize(records)
+    assert s["accuracy"] == 0.25 and s["hallucination_rate"] == 0.25 and s["abstention"] == 0.5
+    assert s["crag_score"] == 0.0 and s["citation_precision"] == round(2 / 3, 4)
+    assert s["unanswerable"] == 1 and s["abstention_unanswerable"] == 1.0
+
+
+def test_gold_paragraphs_come_from_the_corpus_beside_the_questions():
+    gold = honest.gold_paragraphs(SQUAD)
+    assert "first female recipient of the Nobel Prize" in gold[("Warsaw", 0)]
+    assert honest.gold_paragraphs(Path("/nonexistent/questions.jsonl")) == {}

@@ -1,0 +1,139 @@
+"""The verify stage: each sentence checked against the source it cites (entailment asked of the
+model, not shared words); unsupported sentences dropped; nothing left -> the answer says so."""
+
+import pytest
+
+from answer_engine.components import build_pipeline
+from answer_engine.events import EventType
+from answer_engine.passages import Passage, SourceDoc
+from answer_engine.request import AskRequest, ChatMessage
+from answer_engine.stages.state import RunState
+from answer_engine.stages.verify import claims_of, verify
+
+QUESTION = "What was Maria Curie the first female recipient of?"
+SUPPORTED = "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1]."
+# Shares its words with source [1], so the lexical citation filter keeps the marker; the page does not say it.
+UNSUPPORTED = "Maria Curie was born in Warsaw and won the Nobel Prize twice [1]."
+
+
+async def run(settings, backend, query=QUESTION):
+    events = [e async for e in build_pipeline(settings, backend=backend).run(AskRequest(query=query))]
+    deltas = "".join(e.text for e in events if e.type == EventType.DELTA)
+    return events, deltas, next(e for e in events if e.type == EventType.CITATIONS)
+
+
+async def test_a_supported_sentence_keeps_its_citation_and_shows_its_evidence(settings, fake_backend_cls):
+    backend = fake_backend_cls([SUPPORTED], verdicts=["yes"])
+    events, deltas, cites = await run(settings, backend)
+    assert cites.answer_support == "supported" and cites.answer == deltas
+    assert [c.n for c in cites.citations] == [1]
+    assert (
+        "first female recipient of the Nobel Prize" in cites.citations[0].evidence
+    )  # a sentence of source [1]
+    (sentence,) = cites.sentences
+    assert sentence.supported is True and sentence.citations == [1] and "[1]" not in sentence.text
+    # the check continues the answer's conversation (llama.cpp reuses its KV cache) and names the source
+    (check,) = backend.checks
+    assert "Read only source [1] above" in check and "Nobel Prize" in check
+    kinds = [e.type for e in events]
+    assert kinds.index(EventType.CITATIONS) > max(i for i, k in enumerate(kinds) if k == EventType.DELTA)
+    assert events[-1].timings.verify_checks == 1
+
+
+async def test_an_unsupported_sentence_is_dropped_and_the_rest_is_partly_supported(
+    settings, fake_backend_cls
+):
+    backend = fake_backend_cls([SUPPORTED, " ", UNSUPPORTED], verdicts=["yes", "No."])
+    _, deltas, cites = await run(settings, backend)
+    assert UNSUPPORTED in deltas  # it streamed, its marker kept by the word-overlap filter ...
+    assert cites.answer == SUPPORTED  # ... and the final text no longer says it
+    assert cites.answer_support == "partly_supported"
+    assert [s.supported for s in cites.sentences] == [True, False]
+
+
+async def test_nothing_supported_says_the_sources_do_not_answer(settings, fake_backend_cls):
+    backend = fake_backend_cls([UNSUPPORTED], verdicts=["no"])
+    events, _, cites = await run(settings, backend)
+    sources = next(e for e in events if e.type == EventType.SOURCES).sources
+    assert cites.answer.startswith("The sources found do not answer this question. They cover: ")
+    assert sources[0].title in cites.answer  # names what they do cover
+    assert cites.citations == [] and cites.answer_support == "not_supported"
+
+
+async def test_a_verdict_it_cannot_read_keeps_the_sentence_unverified(settings, fake_backend_cls):
+    backend = fake_backend_cls([SUPPORTED], verdicts=["Perhaps"])
+    _, deltas, cites = await run(settings, backend)
+    assert cites.answer == deltas and cites.answer_support is None
+    assert cites.sentences[0].supported is None and cites.citations[0].evidence is None
+
+
+async def test_verification_can_be_turned_off(settings, fake_backend_cls):
+    settings.verify.enabled = False
+    backend = fake_backend_cls([UNSUPPORTED])
+    _, deltas, cites = await run(settings, backend)
+    assert backend.checks == [] and cites.answer == deltas and cites.answer_support is None
+
+
+def test_claims_are_sentences_that_state_something():
+    text = (
+        "Yes. Warsaw is the capital of Poland [2][3]. I could not find the answer in the sources.\n- Rio [1]"
+    )
+    claims = claims_of(text)
+    assert [c.text for c in claims] == ["Warsaw is the capital of Poland."]
+    assert claims[0].cited == [2, 3] and text[claims[0].start : claims[0].end].endswith("[3].")
+
+
+@pytest.mark.model
+async def test_the_real_small_model_answers_the_checks(test_model_path):
+    """SmolLM2-135M as the verifier: each check is a short continuation of the cached conversation."""
+    from answer_engine.backends.llamacpp import LlamaCppBackend
+    from answer_engine.config import VerifySettings
+
+    backend = LlamaCppBackend(test_model_path, n_ctx=2048)
+    backend.load()
+    source = SourceDoc(
+        n=1,
+        url="https://x.example",
+        title="Paris",
+        passages=[Passage(page=0, text="Paris is the capital of France. It lies on the Seine.")],
+    )
+    state = RunState(request=AskRequest(query="What is the capital of France?"), sources=[source])
+    state.messages = [
+        ChatMessage(role="system", content="Answer from the sources."),
+        ChatMessage(
+            role="user",
+            content="Source [1]: Paris — Paris is the capital of France. It lies "
+            "on the Seine.\n\nQuestion: What is the capital of France?",
+        ),
+    ]
+    state.answer = state.raw_answer = "Paris is the capital of France [1]. Paris lies on the Thames [1]."
+    check = [
+        *state.messages,
+        ChatMessage(role="assistant", content=state.raw_answer),
+        ChatMessage(
+            role="user",
+            content="Fact check. Read only source [1] above. Does it clearly state this: "
+            '"Paris is the capital of France."\nAnswer with one word, yes or no.',
+        ),
+    ]
+    evaluated: list[int] = []
+    llm = backend._llm
+    real_eval = llm.eval
+    llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
+    try:
+        one_check_tokens = backend.count_prompt_tokens(check)
+        [
+            p
+            async for p in backend.stream(
+                state.messages, __import__("answer_engine").backends.base.GenerationParams(max_tokens=1)
+            )
+        ]  # the answer's prompt, now in the KV cache
+        evaluated.clear()
+        cites = await verify(state, backend, VerifySettings())
+    finally:
+        llm.eval = real_eval
+        backend.close()
+    assert len(cites.sentences) == 2 and state.timings.verify_checks == 2
+    assert all(s.supported in (True, False, None) for s in cites.sentences)
+    # the checks evaluated only their tails: both together cost less than one check prompt from scratch
+    assert sum(evaluated) < one_check_tokens
