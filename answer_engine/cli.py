@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQuAD or HotpotQA format: question, answers",
     )
     e.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    e.add_argument("--sample", type=int, metavar="N", help="N questions drawn at random (fixed seed) instead")
     e.add_argument(
         "--unanswerable",
         action="store_true",

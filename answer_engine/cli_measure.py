@@ -27,6 +27,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 generate=not args.no_generate,
                 report_to=args.report,
                 unanswerable=args.unanswerable,
+                sample=args.sample,
             )
         elif args.kind == "extraction":
             summary, out = commands.eval_extraction(Path(args.data), report_to=args.report)

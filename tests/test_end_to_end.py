@@ -101,7 +101,8 @@ def test_cli_ask_json(env):
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"answer", "citations", "sources", "timings"}
+    assert set(out) == {"answer", "citations", "sources", "timings", "answer_support", "sentences"}
+    assert out["answer_support"] in ("supported", "partly_supported", "not_supported", None)
     assert out["answer"]
     assert out["sources"][0] == {
         **out["sources"][0],
@@ -110,7 +111,8 @@ def test_cli_ask_json(env):
         "title": "Warsaw",
     }
     assert set(out["sources"][0]) == {"n", "url", "title", "snippet"}
-    assert all(set(c) == {"n", "url", "title"} for c in out["citations"])
+    assert all(set(c) == {"n", "url", "title", "evidence"} for c in out["citations"])
+    assert all({"text", "citations", "supported", "evidence"} == set(s) for s in out["sentences"])
     for key in (
         "search_ms",
         "fetch_ms",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 from typing import Any
 
 from answer_engine.config import Settings
 from answer_engine.evaluation import extraction, honest, judge, qa, report
 from answer_engine.evaluation import unanswerable as unanswerable_set
+
+SAMPLE_SEED = 20251123  # the bench's seed: the same questions in both
 
 
 def eval_qa(
@@ -20,6 +23,7 @@ def eval_qa(
     report_to: str | None,
     progress: bool = True,
     unanswerable: bool = False,
+    sample: int | None = None,
 ) -> tuple[dict[str, Any], Path]:
     if unanswerable:
         try:
@@ -30,6 +34,9 @@ def eval_qa(
             ) from exc
     else:
         questions = qa.load_questions(questions_file, limit)
+    if sample:
+        random.Random(SAMPLE_SEED).shuffle(questions)
+        questions = questions[:sample]
     gold = honest.gold_paragraphs(questions_file)
     summary, records = asyncio.run(
         qa.evaluate(settings, questions, generate=generate, progress=progress, gold=gold)
@@ -41,6 +48,9 @@ def eval_qa(
         "retrieval": settings.retrieval.model_dump(),
         "generate": generate,
         "unanswerable": unanswerable,
+        "sample": sample,
+        "verify": settings.verify.model_dump(),
+        "min_relevance": settings.retrieval.min_relevance,
     }
     report.write_json(out / "summary.json", {**summary, "config": meta})
     report.write_jsonl(out / "questions.jsonl", records)

@@ -68,3 +68,35 @@ async def test_dense_similarity_finds_what_words_miss(tmp_path, embedder):
     assert (
         vector is not None and abs(float(vector @ embedder.encode([f"Cats. {passage.text}"])[0]) - 1) < 1e-4
     )
+
+
+async def test_sources_about_something_else_get_an_abstention_without_the_model(
+    tmp_path, embedder, fake_backend_cls
+):
+    """retrieval.min_relevance: the pages found share a word with the question ("eat") but no passage
+    is about it, so the engine says what they cover instead of letting the model answer from memory."""
+    data = tmp_path / "data"
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
+    register_source(data, corpus)
+    settings = load_settings(
+        data_dir=data,
+        search={"include_default_corpus": False},
+        retrieval={"dense_weight": 0.7, "min_relevance": 0.5},
+    )
+    backend = fake_backend_cls(["Volcanoes erupt because of magma [1]."])
+    pipeline = build_pipeline(settings, backend=backend, embedder=embedder)
+    trace = {}
+    events = [
+        e
+        async for e in pipeline.run(AskRequest(query="Why do volcanoes erupt and eat villages?"), trace=trace)
+    ]
+    cites = next(e for e in events if e.type == "citations")
+    assert trace["relevance"] < 0.5 and backend.calls == []
+    assert cites.answer.startswith("The sources found do not answer this question. They cover: ")
+    assert "Cats" in cites.answer or "Diet" in cites.answer
+    assert cites.answer_support == "not_supported" and cites.citations == []
+    assert events[-1].type == "done"
+    # the same pipeline still answers a question its pages are about
+    events = [e async for e in pipeline.run(AskRequest(query=QUESTION))]
+    assert backend.calls and next(e for e in events if e.type == "citations").answer_support == "supported"

@@ -52,6 +52,11 @@ def test_non_stream(client, backend):
     assert set(result) == {"title", "url", "date", "last_updated", "snippet", "source"}
     assert result["url"] == extra["citations"][0] and result["title"] == "Warsaw"
     assert "related_questions" not in extra
+    # the verifier's outcome, a top-level field beside citations, with the per-sentence evidence
+    assert extra["answer_support"] == "supported"
+    (sentence,) = extra["answer_sentences"]
+    assert sentence["supported"] is True and sentence["citations"] == [1]
+    assert "first female recipient of the Nobel Prize" in sentence["evidence"]
     usage = r.usage.model_dump()
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
@@ -73,6 +78,7 @@ def test_stream_sync(client):
         assert c.model_extra["citations"][0] == "https://en.wikipedia.org/wiki/Warsaw"
         assert c.model_extra["search_results"][0]["url"] == "https://en.wikipedia.org/wiki/Warsaw"
     assert last.choices[0].finish_reason == "stop"
+    assert last.model_extra["answer_support"] == "supported" and last.model_extra["answer_sentences"]
     assert last.usage is not None and last.usage.completion_tokens > 0
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1]."
@@ -234,3 +240,17 @@ def test_error_after_stream_began_is_a_final_error_chunk(settings, fake_backend_
     )
     data = [line[5:].strip() for line in raw.text.splitlines() if line.startswith("data:")]
     assert '"error"' in data[-2] and data[-1] == "[DONE]"
+
+
+def test_unsupported_answer_is_replaced_and_said_so(settings, fake_backend_cls, serve):
+    backend = fake_backend_cls(
+        ["Maria Curie was born in Warsaw and won the Nobel Prize twice [1]."], verdicts=["no"]
+    )
+    url = serve(create_app(settings, pipeline=build_pipeline(settings, backend=backend)))
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=30)
+    r = client.chat.completions.create(
+        model="answer-engine", messages=[{"role": "user", "content": QUESTION}]
+    )
+    assert r.choices[0].message.content.startswith("The sources found do not answer this question.")
+    assert r.model_extra["answer_support"] == "not_supported"
+    assert r.model_extra["answer_sentences"][0]["supported"] is False
