@@ -148,7 +148,7 @@ class Pipeline:
             ) as gen:
                 async for event in gen:
                     yield event
-            if searched and state.sources and self.settings.verify.enabled:
+            if searched and state.sources and self.settings.verify.enabled and backend.judges:
                 yield StatusEvent(stage="verify", message="Checking the answer against the sources")
                 citations = await verifying.verify(state, backend, self.settings.verify)
             else:

@@ -31,6 +31,10 @@ class Backend(Protocol):
     """What the pipeline needs of a model runner. Backends subclass it, so the optional lifecycle
     methods (``start``, ``close``, ``aclose``) have their defaults: nothing to load, nothing to free."""
 
+    # Whether the model can answer the verify stage's yes/no checks (a language model can; the
+    # extractive backend, which only quotes its sources, cannot and need not).
+    judges: bool = True
+
     def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         """Yield the answer as text pieces. Closing the iterator stops generation."""
         ...

@@ -22,6 +22,7 @@ NOT_FOUND = "I could not find the answer in the sources."
 
 class ExtractiveBackend(Backend):
     name = "extractive"
+    judges = False  # it quotes its sources' own sentences; it cannot answer the verifier's questions
 
     def __init__(self, *, sentences: int = 2) -> None:
         self.sentences = sentences

@@ -130,6 +130,8 @@ async def evaluate(
 
     with contextlib.ExitStack() as stack:
         embedder = build_embedder(settings)
+        if generate and backend is None:  # before the data dir changes: the model lives in the real one
+            backend = create_backend(settings)
         settings = settings.model_copy(deep=True)
         settings.search.providers = ["local"]  # eval measures the local index
         left_out = {q["left_out"] for q in questions if q.get("left_out")}
@@ -141,8 +143,6 @@ async def evaluate(
                 register_source(settings.data_dir, unanswerable.corpus_without(left_out, tmp / "corpus"))
             else:  # HotpotQA: index its own paragraphs privately
                 register_source(settings.data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
-        if generate and backend is None:
-            backend = create_backend(settings)
         # generate=False never calls a backend; the extractive one stands in without loading a model
         pipeline = build_pipeline(settings, backend=backend or ExtractiveBackend(), embedder=embedder)
         await pipeline.start()

@@ -28,3 +28,18 @@ async def test_no_matching_sentence_says_so():
         )
     ]
     assert "".join([p async for p in b.stream(msgs, GenerationParams(max_tokens=50))]) == NOT_FOUND
+
+
+async def test_its_quotes_are_not_put_to_the_verifier(settings):
+    from answer_engine.backends.extractive import ExtractiveBackend
+    from answer_engine.components import build_pipeline
+
+    events = [
+        e
+        async for e in build_pipeline(settings, backend=ExtractiveBackend()).run(
+            AskRequest(query="What was Maria Curie the first female recipient of?")
+        )
+    ]
+    cites = next(e for e in events if e.type == "citations")
+    assert cites.answer_support is None and events[-1].timings.verify_checks == 0
+    assert "verify" not in [e.stage for e in events if e.type == "status"]

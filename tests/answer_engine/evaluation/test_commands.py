@@ -202,3 +202,31 @@ def test_load_test_runs_bounded_and_reports(env, tmp_path, capsys):
     assert out["requests"] > 0 and out["ok"] == out["requests"]
     assert out["lost"] == out["truncated"] == out["error"] == 0
     assert (report / "summary.json").exists()
+
+
+@needs_shared
+@pytest.mark.model
+def test_eval_qa_unanswerable_reports_abstention(monkeypatch, test_model_path, tmp_path, capsys):
+    """The model named by name, from the real data dir, while the index lives in a private one
+    (the set leaves articles out): the backend must come from the data dir that holds the model."""
+    monkeypatch.setenv("AE_DATA_DIR", str(test_model_path.parent.parent))
+    monkeypatch.setenv("AE_RETRIEVAL__DENSE_WEIGHT", "0")
+    monkeypatch.setenv("AE_GENERATION__MODEL", "smollm2-135m-instruct-q4_1")
+    monkeypatch.setenv("AE_GENERATION__MAX_TOKENS", "16")
+    args = [
+        "eval",
+        "qa",
+        "--unanswerable",
+        "--questions",
+        str(SHARED / "squad" / "questions.jsonl"),
+        "--limit",
+        "2",
+        "--json",
+        "--report",
+        str(tmp_path / "r"),
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert out["questions"] == 2 and 0 <= out["abstention_unanswerable"] <= 1
+    records = [json.loads(line) for line in (tmp_path / "r" / "questions.jsonl").read_text().splitlines()]
+    assert all(r["answerable"] is False and r["outcome"] in ("abstained", "wrong") for r in records)
