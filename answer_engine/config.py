@@ -165,6 +165,11 @@ class VerifySettings(BaseModel):
     """The verify stage: the answer model asked, sentence by sentence, whether the cited source states it."""
 
     enabled: bool = True
+    mode: Literal["yesno", "quote"] = Field(
+        "yesno",
+        description="yesno: the model answers yes/no per sentence; quote: it copies the source sentence that "
+        "states it, which must be in the cited source and hold the sentence's numbers and names.",
+    )
     max_sentences: int = Field(
         4, ge=1, le=20, description="Sentences checked per answer; later ones are kept unchecked."
     )

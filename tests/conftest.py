@@ -50,8 +50,11 @@ class FakeBackend(Backend):
         self.emitted = 0
 
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
-        if "Answer with one word, yes or no." in messages[-1].content:  # the verify stage's question
-            self.checks.append(messages[-1].content)
+        if (
+            "Answer with one word, yes or no." in messages[-1].content
+            or "Copy, word for word" in messages[-1].content
+        ):
+            self.checks.append(messages[-1].content)  # the verify stage's question
             yield self.verdicts.pop(0) if self.verdicts else "yes"
             return
         self.calls.append(messages)

@@ -41,6 +41,20 @@ MIN_TERMS = 2  # "Yes." or a list number is not a claim
 # The model's or the engine's own way of saying the sources do not answer: not a claim to check.
 _NO_ANSWER_RE = re.compile(r"could not find|do not answer|does not (?:say|state|mention)", re.IGNORECASE)
 _YES_RE = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+QUOTE_PROMPT = (
+    'Fact check. Copy, word for word, the one sentence of {which} above that states this: "{claim}"\n'
+    "If no sentence there states it, write NONE."
+)
+QUOTE_MAX_TOKENS = 64
+QUOTE_MATCH = 0.6  # share of the quote's words that must be in one source sentence: it is really quoted
+_NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
+_CAPITALIZED_RE = re.compile(r"\b[A-Z][\w'-]+")
+NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion trillion once twice thrice half quarter first second third fourth fifth sixth seventh "
+    "eighth ninth tenth never none no all".split()
+)
 
 
 @dataclass
@@ -107,6 +121,49 @@ async def _ask(backend: Backend, messages: list[ChatMessage]) -> bool | None:
     return None if m is None else m.group(1).lower() == "yes"
 
 
+def key_facts(claim: str) -> set[str]:
+    """What a claim hangs on: its numbers, number words and names. A sentence that states the claim
+    has all of them ("won the Masters twice" is not stated by "has never won the Masters")."""
+    from answer_engine.text import stopwords
+
+    facts = set(_NUMBER_RE.findall(claim))
+    facts |= {w.lower() for w in re.findall(r"[A-Za-z]+", claim) if w.lower() in NUMBER_WORDS}
+    facts |= {t for w in _CAPITALIZED_RE.findall(claim) if w.lower() not in stopwords() for t in terms(w)}
+    return facts
+
+
+def _has_facts(facts: set[str], sentence: str) -> bool:
+    words = {w.lower() for w in re.findall(r"[A-Za-z]+", sentence)}
+    have = set(_NUMBER_RE.findall(sentence)) | words | set(terms(sentence))
+    return facts <= have
+
+
+async def _quote(
+    backend: Backend, messages: list[ChatMessage], claim: Claim, sources: dict[int, SourceDoc]
+) -> tuple[bool | None, str | None]:
+    """The model quotes the sentence that states the claim; the quote must be in a cited source and
+    hold the claim's key facts. (verdict, the source sentence quoted)."""
+    params = GenerationParams(max_tokens=QUOTE_MAX_TOKENS, temperature=0.0, top_p=1.0, stop=["\n"])
+    pieces: list[str] = []
+    async with contextlib.aclosing(backend.stream(messages, params)) as stream:  # type: ignore[type-var]
+        async for piece in stream:
+            pieces.append(piece)
+    quote = "".join(pieces).strip().strip('"“”').strip()
+    if not quote or quote.upper().startswith("NONE"):
+        return False, None
+    quoted = set(terms(quote))
+    best, best_share = None, 0.0
+    for n in claim.cited or list(sources):
+        for passage in sources[n].passages if n in sources else []:
+            for sentence in split_sentences(passage.text):
+                share = len(quoted & set(terms(sentence))) / max(1, len(quoted))
+                if share > best_share:
+                    best, best_share = sentence, share
+    if best is None or best_share < QUOTE_MATCH:
+        return None, None  # not a quote of the cited source: cannot tell
+    return _has_facts(key_facts(claim.text), best), best
+
+
 async def verify(state: RunState, backend: Backend, settings: VerifySettings) -> CitationsEvent:
     """The final citations event: the cited answer (``state.answer``) checked sentence by sentence."""
     t = time.perf_counter()
@@ -118,15 +175,20 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
     try:
         async with asyncio.timeout(settings.timeout_s):
             for claim in checked:
-                prompt = VERIFY_PROMPT.format(which=_which(claim.cited), claim=claim.text)
-                claim.verdict = await _ask(backend, [*context, ChatMessage(role="user", content=prompt)])
+                if settings.mode == "quote":
+                    prompt = QUOTE_PROMPT.format(which=_which(claim.cited), claim=claim.text)
+                    ask = [*context, ChatMessage(role="user", content=prompt)]
+                    claim.verdict, claim.evidence = await _quote(backend, ask, claim, sources)
+                else:
+                    prompt = VERIFY_PROMPT.format(which=_which(claim.cited), claim=claim.text)
+                    claim.verdict = await _ask(backend, [*context, ChatMessage(role="user", content=prompt)])
                 state.timings.verify_checks += 1
     except TimeoutError:
         log.warning("verification ran out of time; unchecked sentences are kept")
     except Exception as exc:  # a failing check costs the verdicts, never the answer
         log.warning("verification failed: %s", exc)
     for claim in claims:
-        if claim.verdict:
+        if claim.verdict and not claim.evidence:
             claim.evidence = _evidence(claim, sources)
     state.timings.verify_ms = state.ms_since(t)
 

@@ -8,7 +8,7 @@ from answer_engine.events import EventType
 from answer_engine.passages import Passage, SourceDoc
 from answer_engine.request import AskRequest, ChatMessage
 from answer_engine.stages.state import RunState
-from answer_engine.stages.verify import claims_of, verify
+from answer_engine.stages.verify import claims_of, key_facts, verify
 
 QUESTION = "What was Maria Curie the first female recipient of?"
 SUPPORTED = "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1]."
@@ -137,3 +137,45 @@ async def test_the_real_small_model_answers_the_checks(test_model_path):
     assert all(s.supported in (True, False, None) for s in cites.sentences)
     # the checks evaluated only their tails: both together cost less than one check prompt from scratch
     assert sum(evaluated) < one_check_tokens
+
+
+def test_key_facts_are_numbers_number_words_and_names():
+    assert key_facts("Rory McIlroy has won the Masters tournament twice.") == {
+        "rori",
+        "mcilroy",
+        "master",
+        "twice",
+    }
+    assert key_facts("The first manned flight was scheduled for 1968.") == {"first", "1968"}
+    assert key_facts("It is made of rock.") == set()
+
+
+QUOTE_OF_SOURCE_1 = (
+    "One of the most famous people born in Warsaw was Maria Skłodowska-Curie, who achieved international "
+    "recognition for her research on radioactivity and was the first female recipient of the Nobel Prize."
+)
+
+
+@pytest.mark.parametrize(
+    "answer,quote,supported",
+    [
+        (SUPPORTED, QUOTE_OF_SOURCE_1, True),  # quoted, and the quote holds Maria, Curie, Nobel, Prize, first
+        (UNSUPPORTED, QUOTE_OF_SOURCE_1, False),  # quoted, but "twice" is not in it
+        (SUPPORTED, "NONE", False),  # the model finds no sentence that states it
+        (
+            SUPPORTED,
+            "Paris is the capital of France and its largest city.",
+            None,
+        ),  # not a quote of source [1]
+    ],
+)
+async def test_quote_mode_checks_the_quoted_sentence_for_the_claims_facts(
+    settings, fake_backend_cls, answer, quote, supported
+):
+    settings.verify.mode = "quote"
+    backend = fake_backend_cls([answer], verdicts=[quote])
+    _, _, cites = await run(settings, backend)
+    assert "Copy, word for word, the one sentence of source [1]" in backend.checks[0]
+    assert cites.sentences[0].supported is supported
+    if supported:
+        assert cites.citations[0].evidence == QUOTE_OF_SOURCE_1
