@@ -165,10 +165,12 @@ class VerifySettings(BaseModel):
     """The verify stage: the answer model asked, sentence by sentence, whether the cited source states it."""
 
     enabled: bool = True
-    mode: Literal["yesno", "quote"] = Field(
+    mode: Literal["facts", "yesno", "quote"] = Field(
         "yesno",
-        description="yesno: the model answers yes/no per sentence; quote: it copies the source sentence that "
-        "states it, which must be in the cited source and hold the sentence's numbers and names.",
+        description="yesno: the answer model says yes/no per sentence; quote: it copies the sentence "
+        "that states it, which must then hold the claim's facts; facts: no model call, the cited "
+        "source's sentence closest to the claim must hold the claim's numbers, number words and names "
+        "and not negate it.",
     )
     max_sentences: int = Field(
         4, ge=1, le=20, description="Sentences checked per answer; later ones are kept unchecked."

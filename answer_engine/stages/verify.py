@@ -138,6 +138,34 @@ def _has_facts(facts: set[str], sentence: str) -> bool:
     return facts <= have
 
 
+_NEGATION_RE = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re.IGNORECASE)
+
+
+def check_facts(claim: Claim, sources: dict[int, SourceDoc]) -> tuple[bool | None, str | None]:
+    """No model: the sentence of the cited sources closest to the claim (with its neighbours) must
+    hold every number, number word and name of the claim, and not negate what the claim asserts.
+    A claim with no such facts cannot be judged this way (None)."""
+    facts = key_facts(claim.text)
+    want = set(terms(claim.text))
+    best: tuple[int, list[str], int] | None = None  # (overlap, sentences of its passage, index)
+    for n in claim.cited or list(sources):
+        for passage in sources[n].passages if n in sources else []:
+            sentences = split_sentences(passage.text)
+            for i, sentence in enumerate(sentences):
+                score = len(want & set(terms(sentence)))
+                if best is None or score > best[0]:
+                    best = (score, sentences, i)
+    if best is None or not best[0]:
+        return False, None
+    _, sentences, i = best
+    evidence = sentences[i]
+    if not facts:
+        return None, evidence
+    window = " ".join(sentences[max(0, i - 1) : i + 2])
+    negated = bool(_NEGATION_RE.search(evidence)) and not _NEGATION_RE.search(claim.text)
+    return _has_facts(facts, window) and not negated, evidence
+
+
 async def _quote(
     backend: Backend, messages: list[ChatMessage], claim: Claim, sources: dict[int, SourceDoc]
 ) -> tuple[bool | None, str | None]:
@@ -175,6 +203,9 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
     try:
         async with asyncio.timeout(settings.timeout_s):
             for claim in checked:
+                if settings.mode == "facts":
+                    claim.verdict, claim.evidence = check_facts(claim, sources)
+                    continue
                 if settings.mode == "quote":
                     prompt = QUOTE_PROMPT.format(which=_which(claim.cited), claim=claim.text)
                     ask = [*context, ChatMessage(role="user", content=prompt)]

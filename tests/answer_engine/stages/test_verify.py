@@ -179,3 +179,38 @@ async def test_quote_mode_checks_the_quoted_sentence_for_the_claims_facts(
     assert cites.sentences[0].supported is supported
     if supported:
         assert cites.citations[0].evidence == QUOTE_OF_SOURCE_1
+
+
+def test_facts_mode_needs_the_claims_numbers_and_names_in_the_closest_source_sentence():
+    from answer_engine.stages.verify import Claim, check_facts
+
+    def source(text):
+        return {1: SourceDoc(n=1, url="https://x.example", title="X", passages=[Passage(page=0, text=text)])}
+
+    crust = source("Oxygen is a chemical element. By mass, oxygen makes up almost half of the Earth's crust.")
+    ok, evidence = check_facts(Claim(0, 0, "Oxygen makes up almost half of the Earth's crust.", [1]), crust)
+    assert ok is True and evidence == "By mass, oxygen makes up almost half of the Earth's crust."
+    assert (
+        check_facts(Claim(0, 0, "Silicon makes up almost half of the Earth's crust.", [1]), crust)[0] is False
+    )
+    rory = source("Rory McIlroy has played the Masters many times. He has never won the tournament.")
+    assert (
+        check_facts(Claim(0, 0, "Rory McIlroy has won the Masters tournament twice.", [1]), rory)[0] is False
+    )
+    moon = source("The Apollo program first planned a manned flight in 1967.")
+    assert check_facts(Claim(0, 0, "The manned flight was planned for 1968.", [1]), moon)[0] is False
+    assert check_facts(Claim(0, 0, "The manned flight was planned for 1967.", [1]), moon)[0] is True
+    negated = source("Curie did not receive the prize for chemistry.")
+    assert check_facts(Claim(0, 0, "Curie received the prize for chemistry.", [1]), negated)[0] is False
+    assert (
+        check_facts(Claim(0, 0, "it is found in the crust.", [1]), crust)[0] is None
+    )  # no facts
+    assert check_facts(Claim(0, 0, "Volcanoes erupt.", [1]), crust) == (False, None)  # nothing close at all
+
+
+async def test_facts_mode_asks_the_model_nothing(settings, fake_backend_cls):
+    settings.verify.mode = "facts"
+    backend = fake_backend_cls([SUPPORTED, " ", UNSUPPORTED])
+    events, _, cites = await run(settings, backend)
+    assert backend.checks == [] and events[-1].timings.verify_checks == 0
+    assert cites.answer == SUPPORTED and cites.answer_support == "partly_supported"
