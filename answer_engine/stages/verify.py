@@ -141,11 +141,16 @@ def _has_facts(facts: set[str], sentence: str) -> bool:
 _NEGATION_RE = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re.IGNORECASE)
 
 
-def check_facts(claim: Claim, sources: dict[int, SourceDoc]) -> tuple[bool | None, str | None]:
+def check_facts(
+    claim: Claim, sources: dict[int, SourceDoc], question: str = ""
+) -> tuple[bool | None, str | None]:
     """No model: the sentence of the cited sources closest to the claim (with its neighbours) must
-    hold every number, number word and name of the claim, and not negate what the claim asserts.
-    A claim with no such facts cannot be judged this way (None)."""
-    facts = key_facts(claim.text)
+    hold every number, number word and name the claim adds to the question, and not negate what the
+    claim asserts. (The question's own names are the reader's words, not the answer's: "NYC" in the
+    question need not be in the page that says "New York".) A claim that adds no such fact cannot be
+    judged this way (None)."""
+    asked = set(_NUMBER_RE.findall(question)) | {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+    facts = key_facts(claim.text) - asked - set(terms(question))
     want = set(terms(claim.text))
     best: tuple[int, list[str], int] | None = None  # (overlap, sentences of its passage, index)
     for n in claim.cited or list(sources):
@@ -204,7 +209,7 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         async with asyncio.timeout(settings.timeout_s):
             for claim in checked:
                 if settings.mode == "facts":
-                    claim.verdict, claim.evidence = check_facts(claim, sources)
+                    claim.verdict, claim.evidence = check_facts(claim, sources, state.request.query)
                     continue
                 if settings.mode == "quote":
                     prompt = QUOTE_PROMPT.format(which=_which(claim.cited), claim=claim.text)

@@ -200,11 +200,20 @@ def test_facts_mode_needs_the_claims_numbers_and_names_in_the_closest_source_sen
     moon = source("The Apollo program first planned a manned flight in 1967.")
     assert check_facts(Claim(0, 0, "The manned flight was planned for 1968.", [1]), moon)[0] is False
     assert check_facts(Claim(0, 0, "The manned flight was planned for 1967.", [1]), moon)[0] is True
+    # the question's own names are the reader's words: they need not be on the page
+    tv = source("WJZ-TV in New York City began broadcasting on August 10, 1948.")
+    claim = Claim(0, 0, "WJZ-TV in NYC began broadcasting on August 10, 1948.", [1])
+    assert check_facts(claim, tv)[0] is False  # "NYC" is not on the page ...
+    assert (
+        check_facts(claim, tv, "When did WJZ-TV in NYC begin broadcasting?")[0] is True
+    )  # ... but was asked
+    assert (
+        check_facts(Claim(0, 0, "It began on August 11, 1948.", [1]), tv, "When did WJZ-TV begin?")[0]
+        is False
+    )
     negated = source("Curie did not receive the prize for chemistry.")
     assert check_facts(Claim(0, 0, "Curie received the prize for chemistry.", [1]), negated)[0] is False
-    assert (
-        check_facts(Claim(0, 0, "it is found in the crust.", [1]), crust)[0] is None
-    )  # no facts
+    assert check_facts(Claim(0, 0, "it is found in the crust.", [1]), crust)[0] is None  # no facts
     assert check_facts(Claim(0, 0, "Volcanoes erupt.", [1]), crust) == (False, None)  # nothing close at all
 
 
