@@ -166,7 +166,7 @@ class VerifySettings(BaseModel):
 
     enabled: bool = True
     mode: Literal["facts", "yesno", "quote"] = Field(
-        "yesno",
+        "facts",
         description="yesno: the answer model says yes/no per sentence; quote: it copies the sentence "
         "that states it, which must then hold the claim's facts; facts: no model call, the cited "
         "source's sentence closest to the claim must hold the claim's numbers, number words and names "

@@ -61,11 +61,11 @@ def abstained(answer: str) -> bool:
 
 def outcome(answer: str, answers: list[str], *, answerable: bool = True) -> str:
     """'correct', 'abstained' or 'wrong'."""
+    if abstained(answer) or not answer.strip():
+        return "abstained"  # even if it names the answer ("... They cover: Oxygen."): it did not give it
     if not answerable:
-        return "abstained" if abstained(answer) or not answer.strip() else "wrong"
-    if contains(answer, answers):
-        return "correct"
-    return "abstained" if abstained(answer) or not answer.strip() else "wrong"
+        return "wrong"
+    return "correct" if contains(answer, answers) else "wrong"
 
 
 Gold = dict[tuple[str, int], str]

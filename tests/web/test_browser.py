@@ -234,7 +234,7 @@ def test_verification_badge_evidence_and_removed_sentence(settings, serve, fake_
         "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1].",
         " Maria Curie was born in Warsaw and won the Nobel Prize twice [1].",
     ]
-    backend = fake_backend_cls(answer, verdicts=["yes", "no"])
+    backend = fake_backend_cls(answer)  # the default check: "twice" is on no page
     page.goto(start(settings, serve, backend))
     ask(page, QUESTION)
     page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)

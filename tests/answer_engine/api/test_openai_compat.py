@@ -244,7 +244,7 @@ def test_error_after_stream_began_is_a_final_error_chunk(settings, fake_backend_
 
 def test_unsupported_answer_is_replaced_and_said_so(settings, fake_backend_cls, serve):
     backend = fake_backend_cls(
-        ["Maria Curie was born in Warsaw and won the Nobel Prize twice [1]."], verdicts=["no"]
+        ["Maria Curie was born in Warsaw and won the Nobel Prize twice [1]."]  # "twice": on no page
     )
     url = serve(create_app(settings, pipeline=build_pipeline(settings, backend=backend)))
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=30)

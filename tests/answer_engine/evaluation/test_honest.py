@@ -36,6 +36,10 @@ def test_outcomes_and_abstention():
     assert honest.outcome("I could not find the answer in the sources.", ["1745"]) == "abstained"
     assert honest.outcome("He was born in 1750.", ["1745"]) == "wrong"
     assert honest.outcome("", ["1745"]) == "abstained"
+    # an abstention that names what the sources cover does not answer, even when a title is the answer
+    assert honest.outcome(
+        "The sources found do not answer this question. They cover: Oxygen.", ["Oxygen"]
+    ) == ("abstained")
     # an unanswerable question is answered right only by abstaining
     assert honest.outcome("It was filmed in Belfast.", ["Belfast"], answerable=False) == "wrong"
     assert honest.outcome("The sources do not say where.", [], answerable=False) == "abstained"

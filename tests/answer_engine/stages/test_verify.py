@@ -17,12 +17,14 @@ UNSUPPORTED = "Maria Curie was born in Warsaw and won the Nobel Prize twice [1].
 
 
 async def run(settings, backend, query=QUESTION):
+    """The real pipeline; the verify mode is the test's (the default, facts, asks the model nothing)."""
     events = [e async for e in build_pipeline(settings, backend=backend).run(AskRequest(query=query))]
     deltas = "".join(e.text for e in events if e.type == EventType.DELTA)
     return events, deltas, next(e for e in events if e.type == EventType.CITATIONS)
 
 
 async def test_a_supported_sentence_keeps_its_citation_and_shows_its_evidence(settings, fake_backend_cls):
+    settings.verify.mode = "yesno"  # the answer model as the judge
     backend = fake_backend_cls([SUPPORTED], verdicts=["yes"])
     events, deltas, cites = await run(settings, backend)
     assert cites.answer_support == "supported" and cites.answer == deltas
@@ -43,6 +45,7 @@ async def test_a_supported_sentence_keeps_its_citation_and_shows_its_evidence(se
 async def test_an_unsupported_sentence_is_dropped_and_the_rest_is_partly_supported(
     settings, fake_backend_cls
 ):
+    settings.verify.mode = "yesno"  # the answer model as the judge
     backend = fake_backend_cls([SUPPORTED, " ", UNSUPPORTED], verdicts=["yes", "No."])
     _, deltas, cites = await run(settings, backend)
     assert UNSUPPORTED in deltas  # it streamed, its marker kept by the word-overlap filter ...
@@ -52,6 +55,7 @@ async def test_an_unsupported_sentence_is_dropped_and_the_rest_is_partly_support
 
 
 async def test_nothing_supported_says_the_sources_do_not_answer(settings, fake_backend_cls):
+    settings.verify.mode = "yesno"  # the answer model as the judge
     backend = fake_backend_cls([UNSUPPORTED], verdicts=["no"])
     events, _, cites = await run(settings, backend)
     sources = next(e for e in events if e.type == EventType.SOURCES).sources
@@ -61,6 +65,7 @@ async def test_nothing_supported_says_the_sources_do_not_answer(settings, fake_b
 
 
 async def test_a_verdict_it_cannot_read_keeps_the_sentence_unverified(settings, fake_backend_cls):
+    settings.verify.mode = "yesno"  # the answer model as the judge
     backend = fake_backend_cls([SUPPORTED], verdicts=["Perhaps"])
     _, deltas, cites = await run(settings, backend)
     assert cites.answer == deltas and cites.answer_support is None
@@ -129,7 +134,7 @@ async def test_the_real_small_model_answers_the_checks(test_model_path):
             )
         ]  # the answer's prompt, now in the KV cache
         evaluated.clear()
-        cites = await verify(state, backend, VerifySettings())
+        cites = await verify(state, backend, VerifySettings(mode="yesno"))
     finally:
         llm.eval = real_eval
         backend.close()
