@@ -128,7 +128,12 @@ def key_facts(claim: str) -> set[str]:
 
     facts = set(_NUMBER_RE.findall(claim))
     facts |= {w.lower() for w in re.findall(r"[A-Za-z]+", claim) if w.lower() in NUMBER_WORDS}
-    facts |= {t for w in _CAPITALIZED_RE.findall(claim) if w.lower() not in stopwords() for t in terms(w)}
+    facts |= {
+        t
+        for w in _CAPITALIZED_RE.findall(claim)
+        if w.lower() not in stopwords() and w.lower() not in FUNCTION_WORDS
+        for t in terms(w)
+    }
     return facts
 
 
@@ -139,6 +144,11 @@ def _has_facts(facts: set[str], sentence: str) -> bool:
 
 
 _NEGATION_RE = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re.IGNORECASE)
+# Capitalized only because they open a sentence: not names.
+FUNCTION_WORDS = frozenset(
+    "i you he she it we they me him her us them my your his its our their this that these those there here "
+    "what which who whom whose when where why how yes also however although because since while".split()
+)
 
 
 def check_facts(

@@ -84,7 +84,7 @@ async def test_sources_about_something_else_get_an_abstention_without_the_model(
         search={"include_default_corpus": False},
         retrieval={"dense_weight": 0.7, "min_relevance": 0.5},
     )
-    backend = fake_backend_cls(["Volcanoes erupt because of magma [1]."])
+    backend = fake_backend_cls(["Cats eat mice and small birds [1]."])
     pipeline = build_pipeline(settings, backend=backend, embedder=embedder)
     trace = {}
     events = [

@@ -153,6 +153,7 @@ def test_key_facts_are_numbers_number_words_and_names():
     }
     assert key_facts("The first manned flight was scheduled for 1968.") == {"first", "1968"}
     assert key_facts("It is made of rock.") == set()
+    assert key_facts("She was born in Warsaw.") == {"warsaw"}  # a pronoun opening a sentence is no name
 
 
 QUOTE_OF_SOURCE_1 = (
