@@ -97,18 +97,26 @@ def _which(cited: list[int]) -> str:
     return "sources " + ", ".join(f"[{n}]" for n in cited[:-1]) + f" and [{cited[-1]}]"
 
 
+def _closest(
+    words: set[str], claim: Claim, sources: dict[int, SourceDoc]
+) -> tuple[int, list[str], int] | None:
+    """The sentence of the claim's cited sources (all sources when it cites none) sharing most terms
+    with ``words``: (terms shared, the sentences of its passage, its index); None when none shares any."""
+    best: tuple[int, list[str], int] | None = None
+    for n in claim.cited or list(sources):
+        for passage in sources[n].passages if n in sources else []:
+            sentences = split_sentences(passage.text)
+            for i, sentence in enumerate(sentences):
+                score = len(words & set(terms(sentence)))
+                if score and (best is None or score > best[0]):
+                    best = (score, sentences, i)
+    return best
+
+
 def _evidence(claim: Claim, sources: dict[int, SourceDoc]) -> str | None:
     """The sentence of the cited sources that shares most with the claim (for the reader to check)."""
-    want = set(terms(claim.text))
-    best, best_score = None, 0
-    for n in claim.cited or list(sources):
-        source = sources.get(n)
-        for passage in source.passages if source else []:
-            for sentence in split_sentences(passage.text):
-                score = len(want & set(terms(sentence)))
-                if score > best_score:
-                    best, best_score = sentence, score
-    return best
+    best = _closest(set(terms(claim.text)), claim, sources)
+    return best[1][best[2]] if best else None
 
 
 async def _ask(backend: Backend, messages: list[ChatMessage]) -> bool | None:
@@ -161,16 +169,8 @@ def check_facts(
     judged this way (None)."""
     asked = set(_NUMBER_RE.findall(question)) | {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
     facts = key_facts(claim.text) - asked - set(terms(question))
-    want = set(terms(claim.text))
-    best: tuple[int, list[str], int] | None = None  # (overlap, sentences of its passage, index)
-    for n in claim.cited or list(sources):
-        for passage in sources[n].passages if n in sources else []:
-            sentences = split_sentences(passage.text)
-            for i, sentence in enumerate(sentences):
-                score = len(want & set(terms(sentence)))
-                if best is None or score > best[0]:
-                    best = (score, sentences, i)
-    if best is None or not best[0]:
+    best = _closest(set(terms(claim.text)), claim, sources)
+    if best is None:
         return False, None
     _, sentences, i = best
     evidence = sentences[i]
@@ -195,16 +195,11 @@ async def _quote(
     if not quote or quote.upper().startswith("NONE"):
         return False, None
     quoted = set(terms(quote))
-    best, best_share = None, 0.0
-    for n in claim.cited or list(sources):
-        for passage in sources[n].passages if n in sources else []:
-            for sentence in split_sentences(passage.text):
-                share = len(quoted & set(terms(sentence))) / max(1, len(quoted))
-                if share > best_share:
-                    best, best_share = sentence, share
-    if best is None or best_share < QUOTE_MATCH:
+    best = _closest(quoted, claim, sources)
+    if best is None or best[0] / max(1, len(quoted)) < QUOTE_MATCH:
         return None, None  # not a quote of the cited source: cannot tell
-    return _has_facts(key_facts(claim.text), best), best
+    sentence = best[1][best[2]]
+    return _has_facts(key_facts(claim.text), sentence), sentence
 
 
 async def verify(state: RunState, backend: Backend, settings: VerifySettings) -> CitationsEvent:
