@@ -51,12 +51,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- ask
 
 
-async def _ask(settings: Settings, question: str, as_json: bool) -> int:
+async def _ask(settings: Settings, question: str, as_json: bool, mode: str | None = None) -> int:
     from answer_engine.components import build_pipeline
-    from answer_engine.request import AskRequest
+    from answer_engine.request import AskOptions, AskRequest
 
     try:
-        request = AskRequest(query=question)
+        request = AskRequest(query=question, options=AskOptions(search_type=mode))
     except ValueError as exc:  # pydantic's ValidationError: too long, blank
         raise CommandError(
             f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}"
@@ -78,6 +78,7 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
     final = ""
     checked: dict[str, Any] = {"answer_support": None, "sentences": []}
     timings: dict[str, Any] = {}
+    searched: dict[str, Any] = {"search_type": None, "queries": []}
     out = sys.stdout
     async with contextlib.aclosing(pipeline.run(request)) as events:
         async for event in events:
@@ -115,10 +116,14 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
                         print(f"  [{c.n}] {c.title} — {c.url}", file=out)
             elif event.type == "done":
                 timings = event.timings.model_dump()
+                searched = {"search_type": event.search_type, "queries": event.queries}
                 if not as_json:
                     t = event.timings
+                    plan = f"plan {t.plan_ms:.0f} ms ({t.plan_calls} calls) · " if t.plan_calls else ""
                     print(
-                        f"\n(search {t.search_ms:.0f} ms · fetch {t.fetch_ms:.0f} ms · "
+                        f"\n({event.search_type or 'no'} search, {event.search_queries} quer"
+                        f"{'y' if event.search_queries == 1 else 'ies'} · {plan}"
+                        f"search {t.search_ms:.0f} ms · fetch {t.fetch_ms:.0f} ms · "
                         f"extract {t.extract_ms:.0f} ms · select {t.select_ms:.0f} ms · "
                         f"prompt {t.prompt_tokens} tokens · first token {t.ttft_ms:.0f} ms · "
                         f"{t.completion_tokens} tokens at {t.tokens_per_s:.1f}/s · "
@@ -129,7 +134,14 @@ async def _print_answer(pipeline: Any, request: Any, as_json: bool) -> int:
                 raise CommandError(f"{event.stage}: {event.message}")
     if as_json:
         json.dump(
-            {"answer": final, "citations": citations, "sources": sources, "timings": timings, **checked},
+            {
+                "answer": final,
+                "citations": citations,
+                "sources": sources,
+                "timings": timings,
+                **checked,
+                **searched,
+            },
             out,
             ensure_ascii=False,
         )
@@ -141,7 +153,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question).strip()
     if not question:
         raise CommandError('give a question, e.g. answer-engine ask "What is a prime number?"')
-    return asyncio.run(_ask(_settings(args), question, args.json))
+    return asyncio.run(_ask(_settings(args), question, args.json, args.mode))
 
 
 # ----------------------------------------------------------------------------- providers
@@ -258,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print one JSON object: answer, citations, sources, timings"
     )
     p.add_argument("--model", help="model name or GGUF path (overrides the config)")
+    p.add_argument(
+        "--mode",
+        choices=["fast", "pro", "auto"],
+        help="fast: one search; pro: several, the model asking for the missing fact (multi-hop questions); "
+        "auto: pro when the question looks multi-hop (default: the config's plan.search_type)",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser(
@@ -298,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
         "of the index, and questions on topics no shipped page covers; reports abstention",
     )
     e.add_argument("--no-generate", action="store_true", help="stop after passage selection (retrieval only)")
+    e.add_argument(
+        "--mode",
+        "--search-type",
+        dest="mode",
+        choices=["fast", "pro", "auto"],
+        help="search type of every question (default: the config's plan.search_type)",
+    )
     e.add_argument("--model", help="model name or GGUF path (overrides the config)")
     e = eval_sub.add_parser(
         "extraction", help="main-text extraction on the article-extraction benchmark format"

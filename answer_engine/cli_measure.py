@@ -28,6 +28,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 report_to=args.report,
                 unanswerable=args.unanswerable,
                 sample=args.sample,
+                search_type=args.mode,
             )
         elif args.kind == "extraction":
             summary, out = commands.eval_extraction(Path(args.data), report_to=args.report)

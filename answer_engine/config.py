@@ -180,6 +180,29 @@ class VerifySettings(BaseModel):
     )
 
 
+class PlanSettings(BaseModel):
+    """The plan stage: the follow-up rewrite and the searches of multi-step (pro) answers."""
+
+    search_type: Literal["fast", "pro", "auto"] = Field(
+        "auto",
+        description="fast: one search; pro: search, read, let the model ask for the missing fact, search "
+        "again; auto: pro for questions shaped like multi-hop ones. A request's search_type wins.",
+    )
+    rewrite: bool = Field(
+        True,
+        description="In a thread, the model rewrites the question into a standalone search query "
+        "(false: a short follow-up is searched with the previous question glued in front).",
+    )
+    max_searches: int = Field(3, ge=1, le=6, description="Searches per pro answer, the first included.")
+    max_tokens: int = Field(
+        2500, ge=0, description="Prompt + completion tokens of the plan's model calls per answer."
+    )
+    deadline_s: float = Field(
+        40.0, gt=0, description="For all of a pro answer's extra steps (model calls, searches, reading)."
+    )
+    step_timeout_s: float = Field(20.0, gt=0, description="For one model call of the plan stage.")
+
+
 # Credentials also read from the environment under the names their own tools use; a value set in
 # the file or as AE_SECTION__KEY wins. This module is the only one that reads the environment.
 USUAL_ENV_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -208,6 +231,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     citations: CitationSettings = CitationSettings()
     verify: VerifySettings = VerifySettings()
+    plan: PlanSettings = PlanSettings()
 
     @model_validator(mode="after")
     def _usual_env_names(self) -> Settings:

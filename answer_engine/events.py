@@ -112,6 +112,10 @@ class Timings(BaseModel):
     related_ms: float = 0.0
     verify_ms: float = Field(0.0, description="Checking the answer's sentences against their sources.")
     verify_checks: int = Field(0, description="Yes/no questions the verifier asked the model.")
+    plan_ms: float = Field(0.0, description="The plan stage's model calls: the rewrite, the next searches.")
+    plan_calls: int = 0
+    plan_prompt_tokens: int = 0
+    plan_completion_tokens: int = 0
     total_ms: float = 0.0
 
 
@@ -120,6 +124,10 @@ class DoneEvent(BaseModel):
     timings: Timings
     finish_reason: Literal["stop", "length"] = "stop"
     search_queries: int = Field(0, description="Search queries sent for this answer.")
+    queries: list[str] = Field(default_factory=list, description="The searches made, in order.")
+    search_type: Literal["fast", "pro"] | None = Field(
+        None, description="How this answer searched (auto resolves to one of them); None: no search."
+    )
 
 
 class ErrorEvent(BaseModel):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from answer_engine.backends.base import Backend
 from answer_engine.backends.holder import BackendHolder
@@ -111,25 +112,14 @@ class Pipeline:
             if request.options.disable_search:
                 yield SourcesEvent(sources=[])
             else:
-                state.query = plan.search_query(request)
-                yield StatusEvent(stage="search", message=f"Searching for: {state.query}")
-                if not await searching.search(self.search, state, self.settings.search):
-                    filtered = request.options.filters.active
-                    message = NO_FILTERED_SOURCES_ANSWER if filtered else NO_SOURCES_ANSWER
-                    async for event in self._without_model(state, message, sources=False):
+                async with contextlib.aclosing(self._find(state)) as found:
+                    async for event in found:
                         yield event
-                    return
-                yield StatusEvent(stage="fetch", message=f"Reading {len(state.results)} pages")
-                await self.reader.read(state)
-                await self.selector.select(state)
-                yield SourcesEvent(sources=[source_card(s) for s in state.sources])
-                if self.selector.off_topic(state):
-                    async for event in self._without_model(state, verifying.not_covered(state.sources)):
-                        yield event
+                if state.settled:
                     return
                 if not generate:
                     state.finish()
-                    yield DoneEvent(timings=state.timings, search_queries=state.search_queries)
+                    yield self._done(state)
                     return
             # aclosing: when the client goes away, closing run() closes the generation too
             async with contextlib.aclosing(self._answer(state)) as events:
@@ -137,6 +127,101 @@ class Pipeline:
                     yield event
         except StageError as exc:
             yield ErrorEvent(stage=exc.stage, message=exc.message)
+
+    async def _find(self, state: RunState) -> AsyncIterator[Event]:
+        """plan -> search -> read (-> the pro steps) -> select, their status events and the sources.
+        When the engine answers itself (nothing found, nothing on topic) it yields that whole answer
+        (``state.settled``)."""
+        request, cfg = state.request, self.settings.plan
+        use = plan.PlanUse()
+        async with self.backends.lease() as backend:
+            planner = backend if backend.judges else None
+            state.query, rewritten = await plan.rewrite(request, planner, cfg, use)
+            if rewritten:
+                yield StatusEvent(stage="plan", message=f"Searching for the question as: {state.query}")
+            state.search_type = plan.resolve(
+                request.options.search_type or cfg.search_type, state.query, can_plan=planner is not None
+            )
+            yield StatusEvent(stage="search", message=f"Searching for: {state.query}")
+            if not await searching.search(self.search, state, self.settings.search):
+                use.add_to(state.timings)
+                filtered = request.options.filters.active
+                message = NO_FILTERED_SOURCES_ANSWER if filtered else NO_SOURCES_ANSWER
+                async for event in self._without_model(state, message, sources=False):
+                    yield event
+                return
+            yield StatusEvent(stage="fetch", message=f"Reading {len(state.results)} pages")
+            await self.reader.read(state)
+            await self.selector.select(state)
+            if state.search_type == "pro" and planner is not None:
+                async with contextlib.aclosing(self._more_searches(state, planner, use)) as steps:
+                    async for event in steps:
+                        yield event
+        use.add_to(state.timings)
+        yield SourcesEvent(sources=[source_card(s) for s in state.sources])
+        if self.selector.off_topic(state):
+            async for event in self._without_model(state, verifying.not_covered(state.sources)):
+                yield event
+
+    async def _more_searches(
+        self, state: RunState, backend: Backend, use: plan.PlanUse
+    ) -> AsyncIterator[Event]:
+        """pro: a comparison's two things each get a search of their own; any other question goes to
+        the model, which reads what the searches found and names the missing fact's search, until it
+        says the passages are enough, or the budget of searches, tokens or time is spent."""
+        cfg = self.settings.plan
+        deadline = time.monotonic() + cfg.deadline_s
+        if options := plan.compared(state.query):
+            for option in options[: cfg.max_searches - 1]:
+                async for event in self._search_more(state, option, deadline):
+                    yield event
+            state.trace["plan_stop"] = "compared"
+            return
+        while True:
+            left = deadline - time.monotonic()
+            spent = use.prompt_tokens + use.completion_tokens
+            out_of = (
+                "searches"
+                if len(state.queries) >= cfg.max_searches
+                else "time"
+                if left <= 0
+                else "tokens"
+                if spent >= cfg.max_tokens
+                else None
+            )
+            if out_of:
+                state.trace["plan_stop"] = f"budget: {out_of}"
+                return
+            found = [(state.pages[p.page].title, p.text) for p in state.chosen[: plan.STEP_PASSAGES]]
+            yield StatusEvent(stage="plan", message="Checking whether the pages found answer the question")
+            query, why = await plan.next_search(
+                state.query, state.queries, found, backend, cfg, use, timeout_s=left
+            )
+            if query is None:
+                state.trace["plan_stop"] = why
+                if why == "enough":
+                    yield StatusEvent(stage="plan", message="The pages found are enough")
+                return
+            async for event in self._search_more(state, query, deadline):
+                yield event
+            if state.trace.get("plan_stop"):
+                return
+
+    async def _search_more(self, state: RunState, query: str, deadline: float) -> AsyncIterator[Event]:
+        """One more search of a pro answer: its pages read and merged, the passages chosen again.
+        A failure costs the step, not the answer (``plan_stop`` says so)."""
+        yield StatusEvent(stage="search", message=f"Searching for: {query}")
+        try:
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.1)):
+                results = await searching.search(self.search, state, self.settings.search, query)
+                new = await self.reader.read(state, results)
+        except (StageError, TimeoutError) as exc:
+            log.warning("pro search for %r failed: %s", query, exc)
+            state.trace["plan_stop"] = "search failed"
+            return
+        titles = ", ".join(p.title for p in new[:4]) or "nothing new"
+        yield StatusEvent(stage="fetch", message=f"Read {len(new)} more pages: {titles}")
+        await self.selector.select(state)
 
     async def _answer(self, state: RunState) -> AsyncIterator[Event]:
         """Generate (through cite), suggest related questions, finish; all on one backend."""
@@ -168,19 +253,30 @@ class Pipeline:
             t.completion_tokens,
             t.ttft_ms,
         )
-        yield DoneEvent(timings=t, finish_reason=finish, search_queries=state.search_queries)
+        yield self._done(state, finish)
+
+    @staticmethod
+    def _done(state: RunState, finish: Literal["stop", "length"] = "stop") -> DoneEvent:
+        return DoneEvent(
+            timings=state.timings,
+            finish_reason=finish,
+            search_queries=state.search_queries,
+            queries=state.queries,
+            search_type=state.search_type,  # type: ignore[arg-type]
+        )
 
     @staticmethod
     async def _without_model(state: RunState, message: str, *, sources: bool = True) -> AsyncIterator[Event]:
         """An answer the engine gives itself: nothing found, or nothing found about the question (a
         small model would answer anyway, from its memory, citing a page that does not say it)."""
+        state.settled = True
         if not sources:
             yield SourcesEvent(sources=[])
         yield DeltaEvent(text=message)
         yield CitationsEvent(citations=[], answer=message, answer_support="not_supported")
         yield RelatedEvent(questions=[])
         state.finish()
-        yield DoneEvent(timings=state.timings, search_queries=state.search_queries)
+        yield Pipeline._done(state)
 
 
 def source_card(source: SourceDoc) -> Source:

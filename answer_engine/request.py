@@ -22,6 +22,7 @@ from answer_engine.config import (
 from search_adapters.filters import SearchFilters
 
 ContextSize = Literal["low", "medium", "high"]
+SearchType = Literal["fast", "pro", "auto"]
 
 
 class ChatMessage(BaseModel):
@@ -35,6 +36,11 @@ class AskOptions(BaseModel):
     disable_search: bool = Field(False, description="Answer from the model alone, without searching.")
     filters: SearchFilters = Field(default_factory=SearchFilters)
     search_context_size: ContextSize = Field("medium", description="How many passages go to the model.")
+    search_type: SearchType | None = Field(
+        None,
+        description="fast: one search; pro: several, the model asking for the missing fact between them "
+        "(multi-hop questions); auto: pro when the question looks multi-hop. None: the server's default.",
+    )
     related_questions: bool = Field(False, description="Also suggest up to 3 follow-up questions.")
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_CEILING)
     temperature: float | None = Field(None, ge=0.0, le=2.0)

@@ -34,6 +34,8 @@ class FakeBackend(Backend):
         hang: bool = False,
         related: list[str] | None = None,
         verdicts: list[str] | None = None,
+        plans: list[str] | None = None,
+        plan_delay: float = 0.0,
     ) -> None:
         self.pieces = pieces if pieces is not None else ["Hello", " world."]
         self.related = related  # lines to answer the related-questions prompt with
@@ -41,6 +43,11 @@ class FakeBackend(Backend):
             list(verdicts) if verdicts is not None else None
         )  # answers to fact checks; "yes" when out
         self.checks: list[str] = []  # the fact-check questions it was asked
+        # replies to the plan stage's prompts (rewrite, next search); when out: the question
+        # unchanged for a rewrite, DONE for a next search
+        self.plans = list(plans) if plans is not None else []
+        self.plan_prompts: list[list[ChatMessage]] = []
+        self.plan_delay = plan_delay
         self.fail_after = fail_after
         self.delay = delay
         self.hang = hang
@@ -56,6 +63,17 @@ class FakeBackend(Backend):
         ):
             self.checks.append(messages[-1].content)  # the verify stage's question
             yield self.verdicts.pop(0) if self.verdicts else "yes"
+            return
+        if messages[0].content.startswith(("You rewrite the last question", "You plan web searches")):
+            self.plan_prompts.append(messages)
+            if self.plan_delay:
+                await asyncio.sleep(self.plan_delay)
+            if self.plans:
+                yield self.plans.pop(0)
+            elif "Last question: " in messages[-1].content:
+                yield messages[-1].content.split("Last question: ")[1].split("\n")[0]
+            else:
+                yield "DONE"
             return
         self.calls.append(messages)
         self.params.append(params)

@@ -10,6 +10,7 @@ from typing import Any
 from answer_engine.config import Settings
 from answer_engine.evaluation import extraction, honest, judge, qa, report
 from answer_engine.evaluation import unanswerable as unanswerable_set
+from answer_engine.request import SearchType
 
 SAMPLE_SEED = 20251123  # the bench's seed: the same questions in both
 
@@ -24,6 +25,7 @@ def eval_qa(
     progress: bool = True,
     unanswerable: bool = False,
     sample: int | None = None,
+    search_type: SearchType | None = None,
 ) -> tuple[dict[str, Any], Path]:
     if unanswerable:
         try:
@@ -39,7 +41,9 @@ def eval_qa(
         questions = questions[:sample]
     gold = honest.gold_paragraphs(questions_file)
     summary, records = asyncio.run(
-        qa.evaluate(settings, questions, generate=generate, progress=progress, gold=gold)
+        qa.evaluate(
+            settings, questions, generate=generate, progress=progress, gold=gold, search_type=search_type
+        )
     )
     out = report.report_dir("eval-qa", report_to)
     meta = {
@@ -51,6 +55,8 @@ def eval_qa(
         "sample": sample,
         "verify": settings.verify.model_dump(),
         "min_relevance": settings.retrieval.min_relevance,
+        "search_type": search_type or settings.plan.search_type,
+        "plan": settings.plan.model_dump(),
     }
     report.write_json(out / "summary.json", {**summary, "config": meta})
     report.write_jsonl(out / "questions.jsonl", records)

@@ -28,11 +28,18 @@ from answer_engine.config import Settings
 from answer_engine.evaluation import honest, unanswerable
 from answer_engine.evaluation.judge import support_score
 from answer_engine.evaluation.metrics import contains, exact_match, f1, percentile
-from answer_engine.request import AskRequest
+from answer_engine.request import AskOptions, AskRequest, ChatMessage, SearchType
 from answer_engine.text import split_sentences, terms
 
 ABSTAIN_RE = honest.ABSTAIN_RE
-RETRIEVAL_KEYS = ("questions", "recall_at_1", "recall_at_5")
+RETRIEVAL_KEYS = (
+    "questions",
+    "recall_at_1",
+    "recall_at_5",
+    "supporting_pages_all",
+    "searches_per_question",
+    "pro_share",
+)
 ALL_KEYS = (
     *RETRIEVAL_KEYS,
     "exact_match",
@@ -119,8 +126,11 @@ async def evaluate(
     backend: Backend | None = None,
     progress: bool = True,
     gold: dict[tuple[str, int], str] | None = None,
+    search_type: SearchType | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run every question; return (summary with the documented keys, per-question records)."""
+    """Run every question; return (summary with the documented keys, per-question records).
+
+    A question record may carry ``history`` (a thread: [{"role", "content"}, ...]) that it follows up."""
     from tqdm import tqdm
 
     from answer_engine.backends import create_backend
@@ -153,7 +163,12 @@ async def evaluate(
             trace: dict[str, Any] = {}
             answer, done, error, cited, streamed, support = "", None, None, [], [], None
             t0 = time.perf_counter()
-            async for event in pipeline.run(AskRequest(query=q["question"]), trace=trace, generate=generate):
+            request = AskRequest(
+                query=q["question"],
+                history=[ChatMessage(**m) for m in q.get("history", [])],
+                options=AskOptions(search_type=search_type),
+            )
+            async for event in pipeline.run(request, trace=trace, generate=generate):
                 if event.type == "delta":
                     streamed.append(event.text)
                 elif event.type == "citations":
@@ -174,7 +189,15 @@ async def evaluate(
                 "error": error,
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 1),
                 "timings": done.timings.model_dump() if done else None,
+                "search_type": done.search_type if done else None,
+                "queries": done.queries if done else [],
+                "plan_stop": trace.get("plan_stop"),
             }
+            if "supporting_facts" in q:  # HotpotQA: did the passages reach every page the answer needs?
+                needed = {title for title, _ in q["supporting_facts"]}
+                chosen_titles = {s.title for s in trace.get("sources", [])}
+                rec["supporting_pages_found"] = len(needed & chosen_titles) / len(needed) if needed else 1.0
+                rec["supporting_pages_all"] = needed <= chosen_titles
             if generate:
                 sources = {s.n: s for s in trace.get("sources", [])}
                 by_n = {n: s.text for n, s in sources.items()}
@@ -222,7 +245,11 @@ def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any
         "questions": n,
         "recall_at_1": mean("recall_at_1"),
         "recall_at_5": mean("recall_at_5"),
+        "searches_per_question": round(sum(len(r["queries"]) for r in records) / n, 3) if n else 0.0,
+        "pro_share": round(sum(r["search_type"] == "pro" for r in records) / n, 4) if n else 0.0,
     }
+    if n and all("supporting_pages_all" in r for r in records):
+        out["supporting_pages_all"] = mean("supporting_pages_all")
     if not generate:
         return out
     cites = sum(r["citations"] for r in records)

@@ -44,8 +44,12 @@ class PageReader:
         self.cache_hits = 0
         self.cache_misses = 0
 
-    async def read(self, state: RunState) -> list[ReadPage]:
-        results = state.results
+    async def read(self, state: RunState, results: list[SearchResult] | None = None) -> list[ReadPage]:
+        """The pages of ``results`` (default: the first search's), added to ``state.pages`` (a page
+        already there, found again by a later search, is not read twice); returns the new pages."""
+        seen = {p.url for p in state.pages}
+        results = [r for r in (state.results if results is None else results) if r.url not in seen]
+        start = len(state.pages)
         t = time.perf_counter()
         stored = [self.store.page_passages(r.url) if self.store is not None else None for r in results]
         web = [i for i, s in enumerate(stored) if s is None]
@@ -56,7 +60,7 @@ class PageReader:
         sem = asyncio.Semaphore(self.settings.max_concurrency)
         to_fetch = [i for i, c in zip(web, cached) if c is None]
         fetched = dict(zip(to_fetch, await asyncio.gather(*(self._fetch(results[i], sem) for i in to_fetch))))
-        state.timings.fetch_ms = state.ms_since(t)
+        state.timings.fetch_ms = round(state.timings.fetch_ms + state.ms_since(t), 1)
 
         t = time.perf_counter()
         extracted: dict[int, tuple[ExtractedPage | None, bool]] = {
@@ -65,8 +69,9 @@ class PageReader:
         got = await asyncio.gather(*(self._extract(results[i], *fetched[i]) for i in to_fetch))
         extracted.update(zip(to_fetch, got))
         pages: list[ReadPage] = []
+        top = max((r.score for r in results if r.score is not None), default=0.0)
         for rank, (result, store_passages) in enumerate(zip(results, stored)):
-            n = len(pages)
+            n = start + len(pages)
             if store_passages is not None:
                 passages = [Passage(page=n, text=p.text, order=p.order, id=p.id) for p in store_passages]
                 title, from_snippet = result.title, False
@@ -76,8 +81,9 @@ class PageReader:
                     continue
                 passages = page_passages(n, page.text, self.chunk_words)
                 title = page.title
-            # Providers without scores rank by position.
-            score = result.score if result.score is not None else 1.0 / (rank + 1)
+            # Providers without scores rank by position. Scores are scaled by this search's best, so
+            # the pages of a pro answer's later searches weigh like the first search's.
+            score = result.score / top if result.score is not None and top > 0 else 1.0 / (rank + 1)
             pages.append(
                 ReadPage(
                     url=result.url,
@@ -89,8 +95,8 @@ class PageReader:
                     provider=result.provider,
                 )
             )
-        state.timings.extract_ms = state.ms_since(t)
-        state.pages = pages
+        state.timings.extract_ms = round(state.timings.extract_ms + state.ms_since(t), 1)
+        state.pages = [*state.pages, *pages]
         return pages
 
     async def _cached_page(self, url: str) -> ExtractedPage | None:

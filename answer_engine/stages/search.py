@@ -50,15 +50,20 @@ class CachedSearch(SearchProvider):
         return results
 
 
-async def search(provider: SearchProvider, state: RunState, settings: SearchSettings) -> list[SearchResult]:
-    """Up to ``max_results`` results for ``state.query`` that pass the request's filters."""
+async def search(
+    provider: SearchProvider, state: RunState, settings: SearchSettings, query: str | None = None
+) -> list[SearchResult]:
+    """Up to ``max_results`` results for ``query`` (default ``state.query``) that pass the request's
+    filters. Each search is counted and timed into the state; the first one's results are
+    ``state.results``, later ones (pro searches) are only returned."""
+    query = query or state.query
     filters = state.request.options.filters
     wanted = settings.max_results
     t = time.perf_counter()
     try:
         async with asyncio.timeout(settings.deadline_s + SEARCH_GRACE_S):
             results = await provider.search(
-                state.query,
+                query,
                 max_results=wanted * FILTER_OVERFETCH if filters.active else wanted,
                 filters=filters,
             )
@@ -71,7 +76,10 @@ async def search(provider: SearchProvider, state: RunState, settings: SearchSett
         log.exception("search failed")
         raise StageError("search", f"search failed: {exc or type(exc).__name__}") from exc
     state.search_queries += 1
-    state.results = apply_filters(results, filters)[:wanted]
-    state.timings.search_ms = state.ms_since(t)
-    state.trace["results"] = state.results
-    return state.results
+    state.queries.append(query)
+    results = apply_filters(results, filters)[:wanted]
+    state.timings.search_ms = round(state.timings.search_ms + state.ms_since(t), 1)
+    if len(state.queries) == 1:
+        state.results = results
+    state.trace.setdefault("results", []).extend(results)
+    return results

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 from answer_engine.config import RetrievalSettings
@@ -24,6 +25,7 @@ from answer_engine.passages import (
     select_passages,
 )
 from answer_engine.stages.state import RunState
+from answer_engine.text import approx_tokens
 from search_adapters.base import PassageStore
 
 DENSE_ON_THE_FLY = 32  # passages of pages outside the index embedded per question, best BM25 first
@@ -44,23 +46,37 @@ class Selector:
         self.store = store
 
     async def select(self, state: RunState) -> list[SourceDoc]:
+        """Rank the passages of ``state.pages`` against each search of the answer (one for ``fast``),
+        keep the best that fit, and number them as sources. With several searches each one's best
+        passages take turns, so the page a later search found for the missing fact is not crowded
+        out by the first search's pages."""
         t = time.perf_counter()
         cfg = self.settings
-        pages, query = state.pages, state.query
+        pages = state.pages
+        queries = state.queries or [state.query]
         share_passages, share_budget = CONTEXT_SIZES[state.request.options.search_context_size]
-        ranked = await asyncio.to_thread(rank_passages, query, pages) if pages else []
-        if self.embedder is not None and ranked:
-            dense = await asyncio.to_thread(self._dense_scores, query, pages, ranked)
-            state.relevance = round(max(dense), 4)
-            ranked = hybrid_rerank(ranked, dense, [p.score for p in pages], weight=cfg.dense_weight)
-        state.chosen = select_passages(
-            ranked,
-            max_passages=max(1, round(cfg.max_passages * share_passages)),
-            token_budget=int(cfg.context_tokens * share_budget),
-            min_relative_score=cfg.min_relative_score,
-        )
+        max_passages = max(1, round(cfg.max_passages * share_passages))
+        budget = int(cfg.context_tokens * share_budget)
+        per_query: list[list[Passage]] = []
+        for i, query in enumerate(queries):
+            mine = _fresh(pages) if i else pages
+            ranked = await asyncio.to_thread(rank_passages, query, mine) if pages else []
+            if self.embedder is not None and ranked:
+                dense = await asyncio.to_thread(self._dense_scores, query, pages, ranked)
+                if i == 0:  # how relevant the sources are to the question itself (the off-topic gate)
+                    state.relevance = round(max(dense), 4)
+                ranked = hybrid_rerank(ranked, dense, [p.score for p in pages], weight=cfg.dense_weight)
+            per_query.append(
+                select_passages(
+                    ranked,
+                    max_passages=max_passages,
+                    token_budget=budget,
+                    min_relative_score=cfg.min_relative_score,
+                )
+            )
+        state.chosen = per_query[0] if len(per_query) == 1 else take_turns(per_query, max_passages, budget)
         state.sources = group_sources(state.chosen, pages)
-        state.timings.select_ms = state.ms_since(t)
+        state.timings.select_ms = round(state.timings.select_ms + state.ms_since(t), 1)
         state.trace.update(chosen=state.chosen, sources=state.sources, relevance=state.relevance)
         return state.sources
 
@@ -87,3 +103,28 @@ class Selector:
             for i, v in zip(missing, fresh):
                 vectors[i] = v
         return [float(v @ q) if v is not None else 0.0 for v in vectors]
+
+
+def _fresh(pages: list[ReadPage]) -> list[ReadPage]:
+    """The pages with copies of their passages: each search's ranking scores its own copies."""
+    return [replace(page, passages=[replace(p) for p in page.passages]) for page in pages]
+
+
+def take_turns(lists: list[list[Passage]], max_passages: int, token_budget: int) -> list[Passage]:
+    """The best passage of each list, then the second best of each, ...: no passage twice, at most
+    ``max_passages``, within ``token_budget`` (a passage that does not fit is passed over)."""
+    chosen: list[Passage] = []
+    seen: set[tuple[int, int]] = set()
+    used = 0
+    for rank in range(max((len(x) for x in lists), default=0)):
+        for ranked in lists:
+            if rank >= len(ranked) or len(chosen) >= max_passages:
+                continue
+            p = ranked[rank]
+            cost = approx_tokens(p.text)
+            if (p.page, p.order) in seen or (chosen and used + cost > token_budget):
+                continue
+            seen.add((p.page, p.order))
+            chosen.append(p)
+            used += cost
+    return chosen

@@ -32,7 +32,9 @@ class RunState:
     trace: dict[str, Any] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
     started: float = field(default_factory=time.perf_counter)
-    query: str = ""
+    query: str = ""  # the (standalone) search query of the question
+    queries: list[str] = field(default_factory=list)  # every search made, in order
+    search_type: str | None = None  # fast | pro, once the plan stage has chosen
     search_queries: int = 0
     results: list[SearchResult] = field(default_factory=list)
     pages: list[ReadPage] = field(default_factory=list)
@@ -40,6 +42,7 @@ class RunState:
     sources: list[SourceDoc] = field(default_factory=list)
     messages: list[ChatMessage] = field(default_factory=list)
     relevance: float | None = None  # the best passage's embedding similarity to the question
+    settled: bool = False  # the engine answered itself, without the model (nothing found, off topic)
     answer: str = ""  # the answer as the cite stage let it through
     raw_answer: str = ""  # the answer as the model wrote it
 

@@ -1,0 +1,235 @@
+"""The plan stage: the follow-up rewrite, auto's signal, and pro's searches within their budget,
+through the real pipeline (index, reader, selector) with a scripted backend, and the rewrite
+through the real small model."""
+
+import pytest
+
+from answer_engine.backends.extractive import ExtractiveBackend
+from answer_engine.backends.llamacpp import LlamaCppBackend
+from answer_engine.components import build_pipeline
+from answer_engine.config import PlanSettings
+from answer_engine.request import AskOptions, AskRequest, ChatMessage
+from answer_engine.stages import plan
+
+TESLA_THREAD = [
+    ChatMessage(role="user", content="Who was Nikola Tesla?"),
+    ChatMessage(role="assistant", content="Nikola Tesla was a Serbian-American inventor [1]."),
+]
+HE = "Where was he born?"
+CURIE = "What was Maria Curie the first female recipient of?"
+
+
+async def run(pipeline, query, *, history=(), search_type=None):
+    trace = {}
+    request = AskRequest(query=query, history=list(history), options=AskOptions(search_type=search_type))
+    events = [e async for e in pipeline.run(request, trace=trace)]
+    return events, trace
+
+
+def of_type(events, kind):
+    return [e for e in events if e.type == kind]
+
+
+@pytest.mark.parametrize(
+    "reply, query",
+    [
+        ("Search query: Nikola Tesla birthplace", "Nikola Tesla birthplace"),
+        ('"Nikola Tesla birthplace."', "Nikola Tesla birthplace"),
+        ("- Nikola Tesla birthplace\nand more", "Nikola Tesla birthplace"),
+        ("Next search: Sullivan County seat", "Sullivan County seat"),
+    ],
+)
+def test_clean_query_keeps_only_the_query(reply, query):
+    assert plan.clean_query(reply) == query
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which writer was from England, Henry Roth or Robert Erskine Childers?",
+        "What is the county seat of the county where East Lempster, New Hampshire is located?",
+        'What screenwriter with credits for "Evolution" co-wrote a film starring Nicolas Cage and Téa Leoni?',
+    ],
+)
+def test_auto_takes_pro_for_multi_hop_questions(question):
+    assert plan.needs_steps(question)
+    assert plan.resolve("auto", question, can_plan=True) == "pro"
+    assert plan.resolve("auto", question, can_plan=False) == "fast"  # no model to plan with
+    assert plan.resolve("fast", question, can_plan=True) == "fast"
+
+
+@pytest.mark.parametrize(
+    "question", [CURIE, "When did Beyonce start becoming popular?", "What is the capital of Poland?"]
+)
+def test_auto_takes_fast_for_simple_questions(question):
+    assert not plan.needs_steps(question)
+    assert plan.resolve("auto", question, can_plan=True) == "fast"
+    assert plan.resolve("pro", question, can_plan=True) == "pro"
+
+
+# ----------------------------------------------------------------------------- rewrite
+
+
+async def test_a_question_without_a_thread_is_searched_as_asked_without_a_model_call(
+    settings, fake_backend_cls
+):
+    backend = fake_backend_cls(["Nobel Prize [1]."])
+    events, _ = await run(build_pipeline(settings, backend=backend), CURIE, search_type="fast")
+    assert backend.plan_prompts == []
+    done = events[-1]
+    assert done.queries == [CURIE] and done.search_type == "fast" and done.timings.plan_calls == 0
+
+
+async def test_a_follow_up_is_rewritten_from_the_thread(settings, fake_backend_cls):
+    backend = fake_backend_cls(["Smiljan [1]."], plans=["Nikola Tesla birthplace"])
+    events, _ = await run(build_pipeline(settings, backend=backend), HE, history=TESLA_THREAD)
+    prompt = backend.plan_prompts[0][-1].content
+    assert "User: Who was Nikola Tesla?" in prompt and "Assistant: Nikola Tesla was" in prompt
+    assert "Last question: Where was he born?" in prompt
+    rewritten = [e.message for e in of_type(events, "status") if e.stage == "plan"]
+    assert rewritten == ["Searching for the question as: Nikola Tesla birthplace"]
+    assert of_type(events, "sources")[0].sources[0].url == "https://en.wikipedia.org/wiki/Nikola_Tesla"
+    done = events[-1]
+    assert done.queries == ["Nikola Tesla birthplace"]
+    assert done.timings.plan_calls == 1 and done.timings.plan_prompt_tokens > 0
+    # the answer itself still sees the thread and the user's own words
+    answer_prompt = backend.calls[0]
+    assert [m.role for m in answer_prompt[1:]] == ["user", "assistant", "user"]
+    assert answer_prompt[-1].content.endswith("Question: Where was he born?")
+
+
+async def test_a_thread_that_changes_topic_is_not_glued_to_the_old_one(settings, fake_backend_cls):
+    question = "What is the capital of Poland?"
+    rewriting = fake_backend_cls(["Warsaw [1]."])  # the scripted model repeats a standalone question
+    events, _ = await run(build_pipeline(settings, backend=rewriting), question, history=TESLA_THREAD)
+    assert events[-1].queries == [question]
+    assert of_type(events, "sources")[0].sources[0].url == "https://en.wikipedia.org/wiki/Warsaw"
+    # today's gluing, kept as the fallback (and the measurement's baseline), searches the old topic too
+    settings.plan.rewrite = False
+    gluing = fake_backend_cls(["Warsaw [1]."])
+    events, _ = await run(build_pipeline(settings, backend=gluing), question, history=TESLA_THREAD)
+    assert events[-1].queries == [f"Who was Nikola Tesla? {question}"] and gluing.plan_prompts == []
+
+
+@pytest.mark.parametrize("reply", ["", "   ", "x" * 400])
+async def test_an_unusable_rewrite_falls_back_to_gluing(settings, fake_backend_cls, reply):
+    backend = fake_backend_cls(["Smiljan [1]."], plans=[reply])
+    events, _ = await run(build_pipeline(settings, backend=backend), HE, history=TESLA_THREAD)
+    assert events[-1].queries == ["Who was Nikola Tesla? Where was he born?"]
+
+
+async def test_a_failing_model_costs_the_rewrite_not_the_answer(settings, fake_backend_cls):
+    settings.plan.step_timeout_s = 0.2
+    backend = fake_backend_cls(["Smiljan [1]."], plan_delay=5)
+    events, _ = await run(build_pipeline(settings, backend=backend), HE, history=TESLA_THREAD)
+    assert events[-1].type == "done"
+    assert events[-1].queries == ["Who was Nikola Tesla? Where was he born?"]
+    assert of_type(events, "citations")[0].answer.startswith("Smiljan")
+
+
+async def test_the_real_small_model_rewrites_a_follow_up(test_model_path):
+    backend = LlamaCppBackend(test_model_path, n_ctx=2048)
+    await backend.start()
+    try:
+        use = plan.PlanUse()
+        request = AskRequest(query="Where was he born?", history=TESLA_THREAD)
+        query, by_model = await plan.rewrite(request, backend, PlanSettings(), use)
+    finally:
+        backend.close()
+    assert by_model and "Tesla" in query and "\n" not in query
+    assert use.calls == 1 and use.prompt_tokens > 50 and 0 < use.completion_tokens <= plan.REWRITE_MAX_TOKENS
+
+
+# ----------------------------------------------------------------------------- pro
+
+
+async def test_pro_searches_for_the_missing_fact_and_merges_the_pages(settings, fake_backend_cls):
+    # the first search reads Warsaw (Curie's city) and five others, none of them about the Rhine
+    backend = fake_backend_cls(["She won the Nobel Prize [1]."], plans=["Rhine river"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    done = events[-1]
+    assert done.search_type == "pro" and done.queries == [CURIE, "Rhine river"] and done.search_queries == 2
+    searching = [e.message for e in of_type(events, "status") if e.stage == "search"]
+    assert searching == [f"Searching for: {CURIE}", "Searching for: Rhine river"]
+    read_more = [e.message for e in of_type(events, "status") if e.message.startswith("Read ")]
+    assert len(read_more) == 1 and "Rhine" in read_more[0]
+    step = backend.plan_prompts[0][-1].content
+    assert f"Question: {CURIE}" in step and "Found:\n- Warsaw: " in step  # what the first search found
+    assert "Rhine" not in step
+    urls = [s.url for s in of_type(events, "sources")[0].sources]
+    assert urls[0] == "https://en.wikipedia.org/wiki/Warsaw"  # the question's best passage first
+    assert "https://en.wikipedia.org/wiki/Rhine" in urls  # and the later search's page
+    assert len(urls) == len(set(urls))  # one numbering: no page twice
+    # the model was asked again after the second search, and said DONE
+    assert trace["plan_stop"] == "enough" and done.timings.plan_calls == 2
+    assert "Rhine" in backend.plan_prompts[1][-1].content
+
+
+async def test_pro_stops_when_the_model_says_the_pages_are_enough(settings, fake_backend_cls):
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["DONE"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE] and trace["plan_stop"] == "enough"
+    assert any(e.message == "The pages found are enough" for e in of_type(events, "status"))
+
+
+async def test_pro_stops_at_the_search_budget(settings, fake_backend_cls):
+    settings.plan.max_searches = 2
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Rhine river", "Nikola Tesla", "Genghis Khan"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE, "Rhine river"] and trace["plan_stop"] == "budget: searches"
+    assert len(backend.plan_prompts) == 1
+
+
+async def test_pro_stops_at_the_token_budget(settings, fake_backend_cls):
+    settings.plan.max_tokens = 1  # spent by the first step's prompt
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Rhine river", "Nikola Tesla"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE, "Rhine river"] and trace["plan_stop"] == "budget: tokens"
+
+
+async def test_pro_stops_at_its_deadline_and_still_answers(settings, fake_backend_cls):
+    settings.plan.deadline_s = 0.3
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Warsaw"], plan_delay=3)
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    done = events[-1]
+    assert done.type == "done" and done.queries == [CURIE] and trace["plan_stop"] == "no answer"
+    assert done.timings.plan_ms < 2000  # the step was cut at the deadline, not waited for
+    assert of_type(events, "citations")[0].answer.startswith("Nobel Prize")
+
+
+async def test_pro_does_not_repeat_a_search(settings, fake_backend_cls):
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Maria Curie first female recipient"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE] and trace["plan_stop"] == "repeat"
+
+
+async def test_pro_without_a_model_that_can_plan_searches_once(settings):
+    events, _ = await run(build_pipeline(settings, backend=ExtractiveBackend()), CURIE, search_type="pro")
+    assert events[-1].search_type == "fast" and events[-1].queries == [CURIE]
+
+
+@pytest.mark.parametrize(
+    "question, things",
+    [
+        ("Who is older, Annie Morton or Terry Richardson?", ["Annie Morton", "Terry Richardson"]),
+        ("Are Local H and For Against both from the United States?", ["Local H", "For Against"]),
+        ("What occupation do Chris Menges and Aram Avakian share?", ["Chris Menges", "Aram Avakian"]),
+        ("Are both Cypress and Ajuga genera?", ["Cypress", "Ajuga"]),
+        (CURIE, []),
+        ("What is the difference between a rock and a mineral?", []),
+    ],
+)
+def test_a_comparison_names_the_two_things_it_compares(question, things):
+    assert plan.compared(question) == things
+
+
+async def test_pro_searches_each_compared_thing_without_asking_the_model(settings, fake_backend_cls):
+    question = "Who was born earlier, Nikola Tesla or Martin Luther?"
+    backend = fake_backend_cls(["Martin Luther [1]."])
+    events, trace = await run(build_pipeline(settings, backend=backend), question)  # auto
+    done = events[-1]
+    assert done.search_type == "pro" and done.queries == [question, "Nikola Tesla", "Martin Luther"]
+    assert backend.plan_prompts == [] and done.timings.plan_calls == 0 and trace["plan_stop"] == "compared"
+    urls = {s.url for s in of_type(events, "sources")[0].sources}
+    wiki = "https://en.wikipedia.org/wiki/"
+    assert {f"{wiki}Nikola_Tesla", f"{wiki}Martin_Luther"} <= urls
