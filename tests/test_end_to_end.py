@@ -101,7 +101,17 @@ def test_cli_ask_json(env):
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"answer", "citations", "sources", "timings", "answer_support", "sentences"}
+    assert set(out) == {
+        "answer",
+        "citations",
+        "sources",
+        "timings",
+        "answer_support",
+        "sentences",
+        "search_type",
+        "queries",
+    }
+    assert out["search_type"] == "fast" and out["queries"] == [QUESTION]  # auto: a one-hop question
     assert out["answer_support"] in ("supported", "partly_supported", "not_supported", None)
     assert out["answer"]
     assert out["sources"][0] == {
@@ -124,6 +134,23 @@ def test_cli_ask_json(env):
         "tokens_per_s",
     ):
         assert key in out["timings"]
+
+
+def test_cli_ask_mode_pro_lets_the_real_model_plan(env):
+    proc = subprocess.run(
+        [sys.executable, "-m", "answer_engine.cli", "ask", "--json", "--mode", "pro", QUESTION],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["search_type"] == "pro" and out["queries"][0] == QUESTION
+    t = out["timings"]
+    assert t["plan_calls"] >= 1 and t["plan_prompt_tokens"] > 0 and t["plan_ms"] > 0
+    assert 1 <= len(out["queries"]) <= 3  # the configured budget of searches
+    assert out["answer"]
 
 
 def test_cli_errors_are_one_line_and_non_zero(env, tmp_path):

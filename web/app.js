@@ -6,6 +6,8 @@
 const STORE_KEY = "answer-engine.threads.v1";
 const CURRENT_KEY = "answer-engine.current.v1";
 const HISTORY_TURNS = 6; // earlier turns sent with a follow-up
+const MODE_KEY = "answer-engine.mode.v1";
+const MODES = ["auto", "fast", "pro"];
 const $ = (id) => document.getElementById(id);
 
 let threads = loadThreads();
@@ -113,15 +115,41 @@ function showEvidence(link) {
 }
 function hideEvidence(link) { link.closest("sup.cite")?.querySelector(".evidence")?.remove(); }
 
+// The steps of the search (each status event) as they happen: open while the answer is being found,
+// collapsed once it streams (the reader can open them again).
+function renderSteps(el, turn) {
+  const box = el.querySelector(".steps");
+  const steps = turn.steps || [];
+  box.hidden = !steps.length;
+  const list = box.querySelector(".step-list");
+  list.replaceChildren();
+  for (const s of steps) {
+    const li = document.createElement("li");
+    li.className = `step ${s.stage}`; li.textContent = s.message; // server text: never parsed as HTML
+    list.appendChild(li);
+  }
+  const searches = turn.queries ? turn.queries.length : steps.filter((s) => s.stage === "search").length;
+  const kind = turn.searchType === "pro" ? "Pro search" : turn.searchType === "fast" ? "Fast search" : "Search";
+  box.querySelector("summary").textContent = turn.streaming && !turn.answer
+    ? `Searching… (${steps.length} step${steps.length === 1 ? "" : "s"})`
+    : `${kind}: ${searches} search${searches === 1 ? "" : "es"}, ${steps.length} steps`;
+  if (!turn.userToggled) box.open = Boolean(turn.streaming && !turn.answer);
+}
+
 function renderTurn(turn, index) {
   const el = $("turn-template").content.firstElementChild.cloneNode(true);
   el.dataset.index = String(index);
   el.querySelector(".question").textContent = turn.q;
+  el.querySelector(".steps").addEventListener("toggle", (e) => {
+    // a toggle the reader made (not ours) sticks
+    if (e.target.open !== Boolean(turn.streaming && !turn.answer)) turn.userToggled = true;
+  });
   updateTurn(el, turn, index);
   return el;
 }
 
 function updateTurn(el, turn, index) {
+  renderSteps(el, turn);
   renderSources(el, turn.sources || [], index);
   el.querySelector(".sources").hidden = !(turn.sources && turn.sources.length);
   const answer = el.querySelector(".answer");
@@ -218,7 +246,8 @@ async function ask(question) {
     if (!t.answer) continue;
     history.push({ role: "user", content: t.q }, { role: "assistant", content: t.answer });
   }
-  const turn = { q: question, sources: [], answer: "", related: [], streaming: true };
+  const mode = $("mode").value;
+  const turn = { q: question, sources: [], answer: "", related: [], streaming: true, steps: [], mode };
   thread.turns.push(turn); thread.updated = Date.now();
   saveThreads();
   renderThread();
@@ -235,7 +264,7 @@ async function ask(question) {
     const resp = await fetch("/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
-      body: JSON.stringify({ query: question, history, options: { related_questions: true } }),
+      body: JSON.stringify({ query: question, history, options: { related_questions: true, search_type: mode } }),
       signal: controller.signal,
     });
     if (!resp.ok) {
@@ -243,7 +272,10 @@ async function ask(question) {
       throw new Error(body?.error?.message || `The server answered ${resp.status}`);
     }
     await readEvents(resp, (event, ev) => {
-      if (event === "status") $("status").textContent = ev.message;
+      if (event === "status") {
+        $("status").textContent = ev.message;
+        if (ev.stage !== "generate" && ev.stage !== "verify") { turn.steps.push({ stage: ev.stage, message: ev.message }); repaint(); }
+      }
       else if (event === "sources") { turn.sources = ev.sources; repaint(); }
       else if (event === "delta") { turn.answer += ev.text; repaint(); }
       else if (event === "citations") {
@@ -252,7 +284,7 @@ async function ask(question) {
         $("status").textContent = "Suggesting follow-up questions…"; repaint();
       }
       else if (event === "related") { turn.related = ev.questions; repaint(); }
-      else if (event === "done") { turn.timings = ev.timings; }
+      else if (event === "done") { turn.timings = ev.timings; turn.searchType = ev.search_type; turn.queries = ev.queries; }
       else if (event === "error") { turn.error = ev.message; }
     });
   } catch (err) {
@@ -282,6 +314,8 @@ $("q").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("ask-form").requestSubmit(); }
 });
 $("stop").addEventListener("click", () => { if (controller) controller.abort(); });
+$("mode").value = MODES.includes(localStorage.getItem(MODE_KEY)) ? localStorage.getItem(MODE_KEY) : "auto";
+$("mode").addEventListener("change", () => localStorage.setItem(MODE_KEY, $("mode").value));
 $("new-thread").addEventListener("click", () => {
   if (controller) controller.abort();
   currentId = null; saveThreads(); renderThread(); $("q").focus();

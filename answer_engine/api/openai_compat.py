@@ -96,6 +96,8 @@ class _Collector:
             completion_tokens=t.completion_tokens,
             total_tokens=t.prompt_tokens + t.completion_tokens,
             num_search_queries=self.done.search_queries,
+            search_type=self.done.search_type,
+            search_queries=self.done.queries,
             search_context_size=ask.options.search_context_size,
         )
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from answer_engine.config import MAX_HISTORY_MESSAGES, MAX_STOP_SEQUENCES, MAX_TOKENS_CEILING
 from answer_engine.events import AnswerSupport, SentenceSupport
-from answer_engine.request import AskOptions, AskRequest, ChatMessage, ContextSize
+from answer_engine.request import AskOptions, AskRequest, ChatMessage, ContextSize, SearchType
 from search_adapters.filters import Recency, SearchFilters
 
 PERPLEXITY_DATE = "%m/%d/%Y"
@@ -43,6 +43,11 @@ class RequestMessage(BaseModel):
 class WebSearchOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
     search_context_size: ContextSize = "medium"
+    search_type: SearchType | None = Field(
+        None,
+        description="Perplexity's: fast (one search), pro (several, for multi-step questions), auto "
+        "(pro when the question looks multi-hop). Default: the server's (plan.search_type).",
+    )
 
 
 class StreamOptions(BaseModel):
@@ -133,6 +138,7 @@ class ChatCompletionRequest(BaseModel):
                     before=day(self.search_before_date_filter),
                 ),
                 search_context_size=(self.web_search_options or WebSearchOptions()).search_context_size,
+                search_type=(self.web_search_options or WebSearchOptions()).search_type,
                 related_questions=self.return_related_questions,
                 max_tokens=self.max_completion_tokens or self.max_tokens,
                 temperature=self.temperature,
@@ -161,6 +167,10 @@ class Usage(BaseModel):
     total_tokens: int
     num_search_queries: int = 0
     search_context_size: ContextSize = "medium"
+    search_type: Literal["fast", "pro"] | None = Field(
+        None, description="How the answer searched (auto resolves to fast or pro); None: no search."
+    )
+    search_queries: list[str] = Field(default_factory=list, description="The searches made, in order.")
 
 
 class ResponseMessage(BaseModel):

@@ -98,11 +98,10 @@ def needs_steps(question: str) -> bool:
 
 _OPTIONS = re.compile(r"(?:,|\bbetween)\s+([^,?]+?)\s+(?:or|and)\s+([^,?]+?)\s*\?\s*$")
 _PAIR = re.compile(
-    r"^\s*(?:Are|Were|Is|Was|Do|Did|Does|Have|Has|What|Which|Who)\s+(.+?)\s+and\s+(.+?)\s+(?:both|the same|share|of the same|located|from)\b",
+    r"^\s*(?:Are|Were|Is|Was|Do|Did|Does|Have|Has|What|Which|Who)\s+(.+?)\s+and\s+(.+?)\s+"
+    r"(?:both|the same|share|of the same|located|from)\b",
     re.IGNORECASE,
-)  # noqa: E501
-
-
+)
 _BOTH = re.compile(r"\bboth\s+(?:the\s+)?([A-Z][^,?]*?),?\s+and\s+([A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*)")
 _NAMED_PAIR = re.compile(
     r"\b([A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*)\s+and\s+([A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*)\s+(?:both|share)\b"

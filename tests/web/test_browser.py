@@ -258,3 +258,38 @@ def test_verification_badge_evidence_and_removed_sentence(settings, serve, fake_
     card = page.locator(".turn .source-card").first.bounding_box()
     title = page.locator(".turn .source-card .title").first.bounding_box()
     assert title["x"] + title["width"] <= card["x"] + card["width"] + 1
+
+
+def test_search_mode_toggle_and_the_steps_as_they_happen(settings, serve, fake_backend_cls, page):
+    """Pro chosen in the UI reaches the server; each search shows as a step while the answer is
+    being found (open), and the steps collapse once the answer streams; the choice is remembered."""
+    backend = fake_backend_cls(ANSWER, delay=0.05, plans=["Rhine river"], plan_delay=1.5)
+    page.goto(start(settings, serve, backend))
+    assert page.locator("#mode").input_value() == "auto"
+    page.select_option("#mode", "pro")
+    ask(page, QUESTION)
+
+    steps = page.locator(".turn .steps")
+    # while the model decides the next search, the steps so far are open
+    page.wait_for_selector(".turn .steps[open] li:has-text('Checking whether the pages found')")
+    assert f"Searching for: {QUESTION}" in steps.locator("li").first.inner_text()
+    shot(page, "07-pro-steps-open")
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    assert steps.get_attribute("open") is None  # collapsed once the answer arrived
+    assert steps.locator("summary").inner_text().startswith("Pro search: 2 searches")
+    steps.locator("summary").click()
+    texts = steps.locator("li").all_inner_texts()
+    assert "Searching for: Rhine river" in texts
+    assert any(t.startswith("Read ") and "Rhine" in t for t in texts)
+    assert len(backend.plan_prompts) == 2  # the server planned: Pro reached it
+    shot(page, "08-pro-steps-reopened")
+
+    # the choice is remembered; Fast searches once and asks the model nothing
+    page.reload()
+    assert page.locator("#mode").input_value() == "pro"
+    page.select_option("#mode", "fast")
+    page.click("#new-thread")
+    ask(page, QUESTION)
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    assert page.locator(".turn .steps summary").inner_text().startswith("Fast search: 1 search,")
+    assert len(backend.plan_prompts) == 2

@@ -62,6 +62,7 @@ async def test_ask_streams_named_sse_events(client):
         ({}, 400, "query"),
         ({"query": 5}, 400, "query"),
         ({"query": "q", "history": [{"role": "robot", "content": "x"}]}, 400, "history"),
+        ({"query": "q", "options": {"search_type": "deep"}}, 400, "search_type"),
     ],
 )
 async def test_bad_requests_get_json_errors_before_any_stream(client, body, status, fragment):
@@ -128,3 +129,19 @@ async def test_metrics_count_errors_by_stage(settings, fake_backend_cls):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         await c.post("/api/ask", json={"query": "What was Maria Curie the first female recipient of?"})
         assert 'ae_errors_total{stage="generate"} 1.0' in (await c.get("/metrics")).text
+
+
+@pytest.mark.parametrize("search_type, searches", [("fast", 1), ("pro", 2), ("auto", 1)])
+async def test_search_type_option_on_the_native_api(settings, fake_backend_cls, search_type, searches):
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Rhine river"])
+    app = create_app(settings, pipeline=build_pipeline(settings, backend=backend))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            body = {"query": "What was Maria Curie the first female recipient of?"}
+            r = await c.post("/api/ask", json={**body, "options": {"search_type": search_type}})
+    frames = parse_sse(r.text)
+    done = frames[-1][1]
+    assert done["search_type"] == ("pro" if search_type == "pro" else "fast")
+    assert len(done["queries"]) == done["search_queries"] == searches
+    said = [d["message"] for n, d in frames if n == "status" and d["stage"] == "search"]
+    assert said == [f"Searching for: {q}" for q in done["queries"]]

@@ -117,6 +117,29 @@ def test_multi_turn_system_and_search_options(client, backend):
     assert sent[-1].content.count("Source [") == 1  # low context: fewer passages
 
 
+def test_search_type_pro_and_fast(client, backend):
+    backend.plans = ["Rhine river"]
+    r = client.chat.completions.create(
+        model="answer-engine",
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"web_search_options": {"search_type": "pro"}},
+    )
+    usage = r.usage.model_dump()
+    assert usage["search_type"] == "pro" and usage["num_search_queries"] == 2
+    assert usage["search_queries"] == [QUESTION, "Rhine river"]
+    assert "https://en.wikipedia.org/wiki/Rhine" in r.model_extra["citations"]  # one numbering for both
+    chunks = list(
+        client.chat.completions.create(
+            model="answer-engine",
+            messages=[{"role": "user", "content": QUESTION}],
+            stream=True,
+            extra_body={"web_search_options": {"search_type": "fast"}},
+        )
+    )
+    last = chunks[-1].model_dump()
+    assert last["usage"]["search_type"] == "fast" and last["usage"]["num_search_queries"] == 1
+
+
 def test_domain_filter_and_disable_search(client, backend):
     r = client.chat.completions.create(
         model="answer-engine",
@@ -180,6 +203,15 @@ def test_related_questions(client, fake_backend_cls, backend):
             },
             400,
             "web_search_options.search_context_size",
+        ),
+        (
+            {
+                "model": "answer-engine",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "web_search_options": {"search_type": "deep"},
+            },
+            400,
+            "web_search_options.search_type",
         ),
         (
             {
