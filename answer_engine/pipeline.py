@@ -1,7 +1,8 @@
 """The answer pipeline: one async generator of typed events that every front-end consumes.
 
-plan -> search -> read (fetch + extract) -> select -> generate -> cite, one module each under
-``answer_engine/stages/``; ``run`` is the sequence of their calls over one :class:`RunState`.
+plan -> search -> read (fetch + extract) -> select [-> plan -> search -> read -> select]* ->
+generate -> cite -> verify, one module each under ``answer_engine/stages/``; ``run`` is the sequence
+of their calls over one :class:`RunState`. The bracket is a ``pro`` answer's later searches.
 events: status* -> sources -> delta* -> citations -> related -> done | error
 """
 
