@@ -251,8 +251,9 @@ def step_messages(question: str, asked: list[str], found: list[tuple[str, str]])
 
 
 def _same_search(a: str, b: str) -> bool:
-    ta, tb = set(terms(a)), set(terms(b))
-    return bool(ta) and ta <= tb or bool(tb) and tb <= ta
+    """The same terms. A part of an earlier search is a new one: "Big Stone Gap director" finds the
+    director's page where the whole question found the film's."""
+    return set(terms(a)) == set(terms(b))
 
 
 async def next_search(

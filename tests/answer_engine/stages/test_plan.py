@@ -197,10 +197,16 @@ async def test_pro_stops_at_its_deadline_and_still_answers(settings, fake_backen
     assert of_type(events, "citations")[0].answer.startswith("Nobel Prize")
 
 
-async def test_pro_does_not_repeat_a_search(settings, fake_backend_cls):
-    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Maria Curie first female recipient"])
+async def test_pro_does_not_repeat_a_search_but_takes_a_part_of_one(settings, fake_backend_cls):
+    backend = fake_backend_cls(
+        ["Nobel Prize [1]."], plans=["what was Maria Curie the first female recipient of"]
+    )
     events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
     assert events[-1].queries == [CURIE] and trace["plan_stop"] == "repeat"
+    # a part of the question is a search of its own (the film's director, not the whole question)
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Maria Curie recipient"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE, "Maria Curie recipient"]
 
 
 async def test_pro_without_a_model_that_can_plan_searches_once(settings):
