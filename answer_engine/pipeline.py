@@ -179,21 +179,11 @@ class Pipeline:
             for option in options[: cfg.max_searches - 1]:
                 async for event in self._search_more(state, option, deadline):
                     yield event
-            state.trace["plan_stop"] = "compared"
+            state.trace.setdefault("plan_stop", "compared")
             return
         while True:
             left = deadline - time.monotonic()
-            spent = use.prompt_tokens + use.completion_tokens
-            out_of = (
-                "searches"
-                if len(state.queries) >= cfg.max_searches
-                else "time"
-                if left <= 0
-                else "tokens"
-                if spent >= cfg.max_tokens
-                else None
-            )
-            if out_of:
+            if out_of := plan.spent(cfg, searches=len(state.queries), left_s=left, use=use):
                 state.trace["plan_stop"] = f"budget: {out_of}"
                 return
             found = [(state.pages[p.page].title, p.text) for p in state.chosen[: plan.STEP_PASSAGES]]
@@ -266,7 +256,7 @@ class Pipeline:
             finish_reason=finish,
             search_queries=state.search_queries,
             queries=state.queries,
-            search_type=state.search_type,  # type: ignore[arg-type]
+            search_type=state.search_type,
         )
 
     @staticmethod

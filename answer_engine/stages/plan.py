@@ -236,6 +236,17 @@ def gist(question: str, text: str) -> str:
     return " ".join(truncate_words(sentences[i], STEP_SENTENCE_CHARS) for i in sorted(best[:STEP_SENTENCES]))
 
 
+def spent(settings: PlanSettings, *, searches: int, left_s: float, use: PlanUse) -> str | None:
+    """Which part of a pro answer's budget is spent (searches, time, tokens), or None."""
+    if searches >= settings.max_searches:
+        return "searches"
+    if left_s <= 0:
+        return "time"
+    if use.prompt_tokens + use.completion_tokens >= settings.max_tokens:
+        return "tokens"
+    return None
+
+
 def step_messages(question: str, asked: list[str], found: list[tuple[str, str]]) -> list[ChatMessage]:
     lines = "\n".join(f"- {title}: {gist(question, text)}" for title, text in found)
     user = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from answer_engine.events import Timings
 from answer_engine.passages import Passage, ReadPage, SourceDoc
@@ -34,7 +34,7 @@ class RunState:
     started: float = field(default_factory=time.perf_counter)
     query: str = ""  # the (standalone) search query of the question
     queries: list[str] = field(default_factory=list)  # every search made, in order
-    search_type: str | None = None  # fast | pro, once the plan stage has chosen
+    search_type: Literal["fast", "pro"] | None = None  # once the plan stage has chosen
     search_queries: int = 0
     results: list[SearchResult] = field(default_factory=list)
     pages: list[ReadPage] = field(default_factory=list)
