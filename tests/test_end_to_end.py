@@ -91,16 +91,21 @@ def test_sse_answer_streams_from_a_real_server(server):
     assert timings["prompt_tokens"] > 0 and timings["completion_tokens"] > 0 and timings["ttft_ms"] > 0
 
 
-def test_cli_ask_json(env):
+def ask_json(env, *args):
+    """`answer-engine ask --json ARGS...` in a subprocess: its JSON object."""
     proc = subprocess.run(
-        [sys.executable, "-m", "answer_engine.cli", "ask", "--json", QUESTION],
+        [sys.executable, "-m", "answer_engine.cli", "ask", "--json", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+def test_cli_ask_json(env):
+    out = ask_json(env, QUESTION)
     assert set(out) == {
         "answer",
         "citations",
@@ -137,15 +142,7 @@ def test_cli_ask_json(env):
 
 
 def test_cli_ask_mode_pro_lets_the_real_model_plan(env):
-    proc = subprocess.run(
-        [sys.executable, "-m", "answer_engine.cli", "ask", "--json", "--mode", "pro", QUESTION],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = ask_json(env, "--mode", "pro", QUESTION)
     assert out["search_type"] == "pro" and out["queries"][0] == QUESTION
     t = out["timings"]
     assert t["plan_calls"] >= 1 and t["plan_prompt_tokens"] > 0 and t["plan_ms"] > 0
