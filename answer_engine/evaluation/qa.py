@@ -245,8 +245,8 @@ def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any
         "questions": n,
         "recall_at_1": mean("recall_at_1"),
         "recall_at_5": mean("recall_at_5"),
-        "searches_per_question": round(sum(len(r["queries"]) for r in records) / n, 3) if n else 0.0,
-        "pro_share": round(sum(r["search_type"] == "pro" for r in records) / n, 4) if n else 0.0,
+        "searches_per_question": round(sum(len(r.get("queries", [])) for r in records) / n, 3) if n else 0.0,
+        "pro_share": round(sum(r.get("search_type") == "pro" for r in records) / n, 4) if n else 0.0,
     }
     if n and all("supporting_pages_all" in r for r in records):
         out["supporting_pages_all"] = mean("supporting_pages_all")

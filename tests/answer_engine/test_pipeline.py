@@ -76,7 +76,8 @@ async def test_prompt_numbers_sources_and_fences_them_as_data(settings, fake_bac
     assert backend.params[0].max_tokens == settings.generation.max_tokens
 
 
-async def test_follow_up_searches_with_previous_question(settings, fake_backend_cls):
+async def test_without_rewriting_a_follow_up_searches_with_the_previous_question(settings, fake_backend_cls):
+    settings.plan.rewrite = False  # the fallback; rewriting itself: stages/test_plan.py
     pipeline = build_pipeline(settings, backend=fake_backend_cls())
     history = [
         ChatMessage(role="user", content="Who was Nikola Tesla?"),

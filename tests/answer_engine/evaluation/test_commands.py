@@ -53,7 +53,8 @@ def test_eval_qa_no_generate_json_and_report(env, tmp_path, capsys):
         == 0
     )
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"questions", "recall_at_1", "recall_at_5"} and out["questions"] == 3
+    assert set(out) == {"questions", "recall_at_1", "recall_at_5", "searches_per_question", "pro_share"}
+    assert out["questions"] == 3 and out["searches_per_question"] == 1.0 and out["pro_share"] == 0.0
     assert out["recall_at_5"] >= 2 / 3
     assert {p.name for p in report.iterdir()} >= {
         "summary.json",
@@ -85,6 +86,8 @@ def test_eval_qa_generate(env, tmp_path, capsys):
         "questions",
         "recall_at_1",
         "recall_at_5",
+        "searches_per_question",
+        "pro_share",
         "exact_match",
         "f1",
         "contains",

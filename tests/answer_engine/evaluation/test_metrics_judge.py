@@ -86,7 +86,13 @@ def test_summary_keys():
     # the lexical figure (the filter's own measure) and the honest one are reported apart
     assert s["citation_precision_lexical"] == 0.5 and s["citation_coverage"] == 0.5
     assert s["citation_precision"] == 1.0 and s["accuracy"] == 1.0 and s["hallucination_rate"] == 0.0
-    assert set(summarize([rec], generate=False)) == {"questions", "recall_at_1", "recall_at_5"}
+    assert set(summarize([rec], generate=False)) == {
+        "questions",
+        "recall_at_1",
+        "recall_at_5",
+        "searches_per_question",
+        "pro_share",
+    }
 
 
 def test_judge_calibration_on_labelled_claims(tmp_path):
