@@ -133,7 +133,7 @@ async def test_the_real_small_model_rewrites_a_follow_up(test_model_path):
     try:
         use = plan.PlanUse()
         request = AskRequest(query="Where was he born?", history=TESLA_THREAD)
-        query, by_model = await plan.rewrite(request, backend, PlanSettings(), use)
+        query, by_model = await plan.rewrite(request, backend, PlanSettings(step_timeout_s=600), use)
     finally:
         backend.close()
     assert by_model and "Tesla" in query and "\n" not in query

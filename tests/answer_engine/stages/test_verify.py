@@ -134,7 +134,7 @@ async def test_the_real_small_model_answers_the_checks(test_model_path):
             )
         ]  # the answer's prompt, now in the KV cache
         evaluated.clear()
-        cites = await verify(state, backend, VerifySettings(mode="yesno"))
+        cites = await verify(state, backend, VerifySettings(mode="yesno", timeout_s=600))
     finally:
         llm.eval = real_eval
         backend.close()
