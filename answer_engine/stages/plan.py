@@ -188,7 +188,7 @@ def clean_query(text: str) -> str:
     """The model's line as a query: no label, quotes, bullets or trailing punctuation."""
     line = next((ln for ln in text.splitlines() if ln.strip()), "")
     line = _LABEL.sub("", line.strip())
-    line = re.sub(r"^[-*•\d.)\s]+", "", line).strip().strip("\"'`").strip()
+    line = re.sub(r"^(?:[-*•]|\d{1,2}[.)])\s+", "", line).strip().strip("\"'`").strip()
     return line.rstrip(".").strip()
 
 

@@ -37,6 +37,8 @@ def of_type(events, kind):
         ('"Nikola Tesla birthplace."', "Nikola Tesla birthplace"),
         ("- Nikola Tesla birthplace\nand more", "Nikola Tesla birthplace"),
         ("Next search: Sullivan County seat", "Sullivan County seat"),
+        ("1. Sullivan County seat", "Sullivan County seat"),
+        ("1998 FIFA World Cup final venue", "1998 FIFA World Cup final venue"),  # a year is not a bullet
     ],
 )
 def test_clean_query_keeps_only_the_query(reply, query):
