@@ -254,7 +254,7 @@ class Pipeline:
         return DoneEvent(
             timings=state.timings,
             finish_reason=finish,
-            search_queries=state.search_queries,
+            search_queries=len(state.queries),
             queries=state.queries,
             search_type=state.search_type,
         )

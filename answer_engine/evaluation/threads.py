@@ -83,7 +83,7 @@ def pronoun_question(question: str, title: str) -> str | None:
         return None
     if not before.strip():
         word = word.capitalize()
-    out = before + word + question[m.end() :]
+    out = before + word + after
     return re.sub(r"\s+", " ", out).strip()
 
 
@@ -110,18 +110,30 @@ def build(squad_dir: Path) -> list[dict[str, Any]]:
     for q in questions:
         by_title.setdefault(q["title"], []).append(q)
 
-    def opener(title: str, avoid: set[str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    named = {title: _name_re(names) for title, (names, _) in TOPICS.items()}
+
+    def opener(title: str, avoid: set[str]) -> list[dict[str, str]]:
         """A first question naming the topic, and its answer sentence as the assistant's turn."""
-        pattern = _name_re(TOPICS[title][0])
-        firsts = [q for q in by_title[title] if pattern.search(q["question"]) and q["id"] not in avoid]
+        firsts = [q for q in by_title[title] if named[title].search(q["question"]) and q["id"] not in avoid]
         first = rng.choice(firsts)
         paragraph = corpus[title][first["paragraph_index"]]
         answer = _answer_sentence(paragraph, first["answer_starts"][0])
-        history = [
+        return [
             {"role": "user", "content": first["question"]},
             {"role": "assistant", "content": f"{answer} [1]"},
         ]
-        return first, history
+
+    def thread(kind: str, q: dict[str, Any], question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "id": f"{kind}-{q['id']}",
+            "kind": kind,
+            "title": q["title"],
+            "question": question,
+            "original_question": q["question"],
+            "history": history,
+            "answers": q["answers"],
+            "paragraph_index": q["paragraph_index"],
+        }
 
     threads: list[dict[str, Any]] = []
     for title in sorted(TOPICS):
@@ -129,24 +141,12 @@ def build(squad_dir: Path) -> list[dict[str, Any]]:
             (q, pq) for q in by_title.get(title, []) if (pq := pronoun_question(q["question"], title))
         ]
         for q, follow_up in rng.sample(candidates, min(FOLLOW_UPS_PER_TOPIC, len(candidates))):
-            first, history = opener(title, {q["id"]})
-            threads.append(
-                {
-                    "id": f"follow-up-{q['id']}",
-                    "kind": "follow-up",
-                    "title": title,
-                    "question": follow_up,
-                    "original_question": q["question"],
-                    "history": history,
-                    "answers": q["answers"],
-                    "paragraph_index": q["paragraph_index"],
-                }
-            )
+            threads.append(thread("follow-up", q, follow_up, opener(title, {q["id"]})))
     shorts = {
         title: [
             q
             for q in by_title[title]
-            if len(q["question"].split()) < SHORT_WORDS and _name_re(TOPICS[title][0]).search(q["question"])
+            if len(q["question"].split()) < SHORT_WORDS and named[title].search(q["question"])
         ]
         for title in sorted(TOPICS)
     }
@@ -154,19 +154,7 @@ def build(squad_dir: Path) -> list[dict[str, Any]]:
     for _ in range(TOPIC_CHANGES):
         old, new = rng.sample(titles, 2)
         q = rng.choice(shorts[new])
-        _, history = opener(old, set())
-        threads.append(
-            {
-                "id": f"topic-change-{q['id']}",
-                "kind": "topic-change",
-                "title": new,
-                "question": q["question"],
-                "original_question": q["question"],
-                "history": history,
-                "answers": q["answers"],
-                "paragraph_index": q["paragraph_index"],
-            }
-        )
+        threads.append(thread("topic-change", q, q["question"], opener(old, set())))
     return threads
 
 

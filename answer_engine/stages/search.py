@@ -75,7 +75,6 @@ async def search(
     except Exception as exc:
         log.exception("search failed")
         raise StageError("search", f"search failed: {exc or type(exc).__name__}") from exc
-    state.search_queries += 1
     state.queries.append(query)
     results = apply_filters(results, filters)[:wanted]
     state.timings.search_ms = round(state.timings.search_ms + state.ms_since(t), 1)

@@ -35,7 +35,6 @@ class RunState:
     query: str = ""  # the (standalone) search query of the question
     queries: list[str] = field(default_factory=list)  # every search made, in order
     search_type: Literal["fast", "pro"] | None = None  # once the plan stage has chosen
-    search_queries: int = 0
     results: list[SearchResult] = field(default_factory=list)
     pages: list[ReadPage] = field(default_factory=list)
     chosen: list[Passage] = field(default_factory=list)
