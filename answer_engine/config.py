@@ -117,7 +117,12 @@ class FetchSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     chunk_words: int = Field(90, ge=20, le=1000)
     max_passages: int = Field(5, ge=1, le=20)
-    context_tokens: int = Field(700, ge=64)
+    context_tokens: int = Field(400, ge=64)
+    focus: bool = Field(
+        True,
+        description="Cut the chosen passages down to their sentences that best match the question, "
+        "within context_tokens (prompt prefill is most of the time to first token on a CPU).",
+    )
     min_relative_score: float = Field(0.5, ge=0.0, le=1.0)
     min_relevance: float = Field(
         0.0,
@@ -148,6 +153,13 @@ class GenerationSettings(BaseModel):
     tensor_parallel_size: int = Field(1, ge=1)
     n_ctx: int = Field(4096, ge=512)
     n_threads: int = Field(0, ge=0)
+    prefix_states: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="llamacpp: KV states of recent prompts kept so a new prompt reuses their shared "
+        "prefix (the system prompt) after other prompts came between; 0 = off.",
+    )
     max_tokens: int = Field(256, ge=1, le=8192)
     max_tokens_ceiling: int = Field(
         MAX_TOKENS_CEILING, ge=1, le=MAX_TOKENS_CEILING, description="The most a request may ask for."

@@ -5,7 +5,9 @@ keeping the best that fit a token budget, and grouping them into numbered source
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import re
+from dataclasses import dataclass, field, replace
 
 from answer_engine.text import approx_tokens, bm25s, pack_words, split_sentences, terms
 
@@ -165,6 +167,68 @@ def select_passages(
     if any(p.score > 0 for p in chosen):
         chosen = [p for p in chosen if p.score > 0]
     return chosen
+
+
+# A "sentence" ending in an initial or a common abbreviation ("Albert C.", "U.S.", "St.") runs on
+# into the next: cut there, a name or a patent number would be split in two.
+_RUNS_ON_RE = re.compile(
+    r"(?:\b[A-Z]|\b(?:[A-Z]\.)+[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|No|Nos|vs|etc|Gen|Gov|Sen|Rev|Inc|Co|Ltd|Mt|Ft"
+    r"|ca|c|approx|Jan|Feb|Aug|Sept|Sep|Oct|Nov|Dec))\.$"
+)
+GAP = " … "
+
+
+def _sentences(text: str) -> list[str]:
+    out: list[str] = []
+    for sentence in split_sentences(text):
+        if out and _RUNS_ON_RE.search(out[-1]):
+            out[-1] += " " + sentence
+        else:
+            out.append(sentence)
+    return out
+
+
+def focus_passages(question: str, chosen: list[Passage], token_budget: int) -> list[Passage]:
+    """Keep only the sentences of the chosen passages that best match the question, within
+    ``token_budget``: each sentence scores the IDF (over these sentences) of the question terms it
+    holds, weighted by its passage's score; the best are kept, in page order, dropped stretches
+    inside a passage marked with an ellipsis. A passage left with no sentence is dropped.
+
+    On 2,000 SQuAD questions (docs/reports/speed): whole passages put the answer in the prompt
+    0.950 of the time at ~515 passage tokens (p50); focused to 400, 0.942 at ~390."""
+    if not chosen:
+        return chosen
+    q = set(terms(question))
+    units = [(i, j, s, set(terms(s))) for i, p in enumerate(chosen) for j, s in enumerate(_sentences(p.text))]
+    n = len(units)
+    df: dict[str, int] = {}
+    for *_, words in units:
+        for t in words & q:
+            df[t] = df.get(t, 0) + 1
+    idf = {t: math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in q}
+    top = max(p.score for p in chosen) or 1.0
+    weight = [max(p.score, 0.0) / top if top > 0 else 1.0 for p in chosen]
+    scores = [sum(idf[t] for t in words & q) * weight[i] for i, _, _, words in units]
+    keep: set[int] = set()
+    used = 0
+    for x in sorted(range(n), key=lambda x: (-scores[x], x)):
+        cost = approx_tokens(units[x][2])
+        if keep and used + cost > token_budget:
+            continue
+        keep.add(x)
+        used += cost
+    out: list[Passage] = []
+    for i, passage in enumerate(chosen):
+        mine = [x for x in range(n) if units[x][0] == i]
+        kept = [x for x in mine if x in keep]
+        if not kept:
+            continue
+        text = ""
+        for k, x in enumerate(kept):
+            sep = " " if k and x == kept[k - 1] + 1 else GAP if k else ""
+            text += sep + units[x][2]
+        out.append(replace(passage, text=text))
+    return out
 
 
 def group_sources(chosen: list[Passage], pages: list[ReadPage]) -> list[SourceDoc]:

@@ -33,7 +33,9 @@ def backend_for_artifact(artifact: Path, settings: Any) -> Any:
     if kind == "gguf":
         from answer_engine.backends.llamacpp import LlamaCppBackend
 
-        return LlamaCppBackend(model, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None)
+        return LlamaCppBackend(
+            model, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None, prefix_states=gen.prefix_states
+        )
     if kind == "hf":
         from answer_engine.backends.transformers_backend import TransformersBackend
 
@@ -72,7 +74,9 @@ def create_backend(settings: Any) -> Any:
         from answer_engine.backends.llamacpp import LlamaCppBackend
 
         path = resolve_model_path(settings.data_dir, gen.model)
-        return LlamaCppBackend(path, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None)
+        return LlamaCppBackend(
+            path, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None, prefix_states=gen.prefix_states
+        )
     if gen.backend == "openai":
         from answer_engine.backends.openai_compat import OpenAIBackend
 

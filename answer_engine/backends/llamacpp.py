@@ -4,16 +4,21 @@ llama.cpp is blocking and one model instance is not thread-safe, so every call r
 dedicated worker thread; tokens cross into asyncio through a queue. Closing the async iterator
 (client gone, stop button, timeout) sets a flag that the worker checks after every token.
 llama-cpp-python keeps the previous prompt's evaluated tokens and only evaluates the new
-suffix, so a shared system-prompt prefix is computed once.
+suffix. Other prompts in between (the plan stage's rewrite, related questions) would evict that
+prefix, so the backend also keeps the KV state of its last few prompts (``PrefixStates``): a new
+prompt restores the one it shares the longest prefix with, and an answer prompt pays only for its
+sources and question, not again for the system prompt before them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,55 @@ from answer_engine.backends.base import (
 # llama.cpp cannot be interrupted inside a decode call, and a whole 512-token batch of the default
 # 1.5B model takes ~7 s on 2 cores; 64 tokens take under a second.
 PREFILL_CHUNK = 64
+# KV states of earlier prompts kept for prefix reuse. One costs ~28 KB per token with the default
+# 1.5B model (28 layers x 2 KV heads x 128 x K and V in f16): ~25 MB for an 850-token answer prompt.
+PREFIX_STATES = 4
+# A restore copies the state back (~10 ms for 25 MB); below this many shared tokens it is not worth it.
+MIN_REUSE_TOKENS = 32
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class SavedState:
+    tokens: list[int]
+    data: bytes
+
+
+class PrefixStates:
+    """The KV cache of the last few prompts (sequence 0), newest last. ``best`` finds the one that
+    shares the longest prefix with a new prompt; the backend restores it and evaluates only the rest."""
+
+    def __init__(self, capacity: int = PREFIX_STATES) -> None:
+        self.capacity = capacity
+        self.states: list[SavedState] = []
+        self.restored = 0  # prompts that started from a saved state, for tests and metrics
+
+    def best(self, ids: Sequence[int]) -> tuple[SavedState | None, int]:
+        found, shared = None, 0
+        for state in self.states:
+            n = common_prefix(state.tokens, ids)
+            if n > shared:
+                found, shared = state, n
+        return found, shared
+
+    def save(self, tokens: list[int], data: bytes) -> None:
+        if self.capacity <= 0 or not tokens:
+            return
+        # a state whose tokens start the new one's adds nothing: the new one serves every prompt it did
+        self.states = [s for s in self.states if s.tokens != tokens[: len(s.tokens)]]
+        self.states.append(SavedState(tokens, data))
+        del self.states[: -self.capacity]
+
+    def clear(self) -> None:
+        self.states.clear()
 
 
 class LlamaCppBackend(Backend):
@@ -41,9 +95,11 @@ class LlamaCppBackend(Backend):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         prefill_chunk: int = PREFILL_CHUNK,
+        prefix_states: int = PREFIX_STATES,
     ) -> None:
         self.model_path = Path(model_path)
         self.prefill_chunk = prefill_chunk
+        self.prefix_states = PrefixStates(prefix_states)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
@@ -111,6 +167,7 @@ class LlamaCppBackend(Backend):
             "model_path": str(self.model_path),
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
+            "prefix_states": self.prefix_states.capacity,
         }
 
     # -- generation
@@ -145,22 +202,54 @@ class LlamaCppBackend(Backend):
                     emit(text)
         finally:
             it.close()
+            self._save_state()  # after the answer, never before its first token
 
     def _prefill(self, ids: list[int], cancel: threading.Event) -> bool:
         """Evaluate all but the last prompt token in cancellable chunks, reusing the prefix already in
-        the KV cache; create_completion then finds the prefix and evaluates only the last token.
-        False when cancelled."""
-        from llama_cpp import Llama
-
+        the KV cache, or a saved state's when that is longer; create_completion then finds the prefix
+        and evaluates only the last token. False when cancelled."""
         llm = self._llm
-        cached = llm.input_ids[: llm.n_tokens].tolist()
-        start = min(Llama.longest_token_prefix(cached, ids), len(ids) - 1)
+        live = common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids)
+        saved, shared = self.prefix_states.best(ids)
+        if saved is not None and shared > live and shared >= MIN_REUSE_TOKENS and self._restore(saved):
+            live = shared
+        start = min(live, len(ids) - 1)
         llm.n_tokens = start  # eval() drops the KV cache from here on
         for i in range(start, len(ids) - 1, self.prefill_chunk):
             if cancel.is_set():
                 return False
             llm.eval(ids[i : min(i + self.prefill_chunk, len(ids) - 1)])
         return not cancel.is_set()
+
+    def _save_state(self) -> None:
+        """Keep the KV cache of what was just evaluated (prompt and answer) for later prompts."""
+        if self.prefix_states.capacity <= 0 or not self._llm.n_tokens:
+            return
+        import llama_cpp
+
+        ctx = self._llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+        if written:
+            self.prefix_states.save(self._llm.input_ids[: self._llm.n_tokens].tolist(), bytes(buf)[:written])
+
+    def _restore(self, saved: SavedState) -> bool:
+        """Put a saved state back as the live KV cache; False (and the live cache emptied) if llama.cpp
+        refuses it, in which case the prompt is evaluated from the start."""
+        import llama_cpp
+
+        llm = self._llm
+        buf = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
+        if not llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buf, len(saved.data), 0):
+            llm.n_tokens = 0
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            return False
+        n = len(saved.tokens)
+        llm.input_ids[:n] = saved.tokens
+        llm.n_tokens = n
+        self.prefix_states.restored += 1
+        return True
 
     def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         # the generator itself, not a wrapper around it: closing it must reach the worker's cancel flag
@@ -173,6 +262,7 @@ class LlamaCppBackend(Backend):
     def _reset(self) -> None:
         self.load()
         self._llm.reset()  # forget the evaluated prefix: the next prompt is prefilled from scratch
+        self.prefix_states.clear()
 
     async def reset_cache(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._reset)

@@ -19,6 +19,7 @@ from answer_engine.passages import (
     Passage,
     ReadPage,
     SourceDoc,
+    focus_passages,
     group_sources,
     hybrid_rerank,
     rank_passages,
@@ -28,6 +29,9 @@ from answer_engine.stages.state import RunState
 from answer_engine.text import approx_tokens
 from search_adapters.base import PassageStore
 
+# With retrieval.focus, passages are chosen within this many times the token budget, then cut down
+# to their best sentences within the budget itself.
+FOCUS_WIDENS = 2
 DENSE_ON_THE_FLY = 32  # passages of pages outside the index embedded per question, best BM25 first
 # search_context_size -> (share of the configured passages, share of the token budget)
 CONTEXT_SIZES: dict[str, tuple[float, float]] = {"low": (0.4, 0.5), "medium": (1.0, 1.0), "high": (2.0, 2.0)}
@@ -66,14 +70,14 @@ class Selector:
                 if i == 0:  # how relevant the sources are to the question itself (the off-topic gate)
                     state.relevance = round(max(dense), 4)
                 ranked = hybrid_rerank(ranked, dense, [p.score for p in pages], weight=cfg.dense_weight)
-            per_query.append(
-                select_passages(
-                    ranked,
-                    max_passages=max_passages,
-                    token_budget=budget,
-                    min_relative_score=cfg.min_relative_score,
-                )
+            chosen = select_passages(
+                ranked,
+                max_passages=max_passages,
+                # focus cuts the chosen passages down to the budget: choose them as if it were larger
+                token_budget=budget * FOCUS_WIDENS if cfg.focus else budget,
+                min_relative_score=cfg.min_relative_score,
             )
+            per_query.append(focus_passages(query, chosen, budget) if cfg.focus else chosen)
         state.chosen = per_query[0] if len(per_query) == 1 else take_turns(per_query, max_passages, budget)
         state.sources = group_sources(state.chosen, pages)
         state.timings.select_ms = round(state.timings.select_ms + state.ms_since(t), 1)

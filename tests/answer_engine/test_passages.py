@@ -2,12 +2,14 @@ from answer_engine.passages import (
     Passage,
     ReadPage,
     chunk_text,
+    focus_passages,
     group_sources,
     hybrid_rerank,
     page_passages,
     rank_passages,
     select_passages,
 )
+from answer_engine.text import approx_tokens
 
 
 def page(n, url, text, title="T", score=1.0):
@@ -68,3 +70,41 @@ def test_a_short_document_is_one_passage_not_none():
     assert chunk_text("Staff get 30 days of paid leave.", 90) == ["Staff get 30 days of paid leave."]
     assert chunk_text("Title\nShort line one\nShort line two", 90) == ["Title Short line one Short line two"]
     assert chunk_text("  \n ", 90) == []
+
+
+def test_focus_keeps_the_sentences_that_match_the_question_within_the_budget():
+    filler = "The river valley has many small farms and quiet villages along its banks."
+    best = Passage(
+        page=0,
+        text=f"{filler} The bridge over the river was opened in 1937 by the mayor. {filler} {filler}",
+        score=2.0,
+    )
+    closed = "The old bridge was closed to traffic in 1990."
+    other = Passage(page=1, text=f"{filler} {closed} {filler}", score=1.0)
+    focused = focus_passages("When was the bridge over the river opened?", [best, other], token_budget=40)
+    assert [p.page for p in focused] == [0, 1]
+    assert focused[0].text == "The bridge over the river was opened in 1937 by the mayor."
+    assert focused[1].text == closed
+    assert sum(approx_tokens(p.text) for p in focused) <= 40
+    assert best.text.startswith(filler)  # the chosen passages themselves are left as they were
+
+
+def test_focus_marks_a_dropped_stretch_and_drops_a_passage_with_nothing_kept():
+    text = (
+        "Albert C. Outler was the first United Methodist theologian. "
+        "He taught for many years. The church grew. Outler wrote on Wesley as a theologian."
+    )
+    passage = Passage(page=0, text=text, score=1.0)
+    unrelated = Passage(page=1, text="Cats sleep for most of the day in warm places.", score=0.9)
+    focused = focus_passages("Who was the first United Methodist theologian?", [passage, unrelated], 25)
+    # "Albert C." does not end a sentence; the sentences between the two kept ones become an ellipsis
+    assert [p.text for p in focused] == [
+        "Albert C. Outler was the first United Methodist theologian. … "
+        "Outler wrote on Wesley as a theologian."
+    ]
+
+
+def test_focus_keeps_the_best_sentence_even_over_the_budget():
+    long = Passage(page=0, text="The answer to the riddle " + "is long " * 40 + ".", score=1.0)
+    assert focus_passages("riddle answer", [long], token_budget=5)[0].text == long.text
+    assert focus_passages("anything", [], token_budget=100) == []

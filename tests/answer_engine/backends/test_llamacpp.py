@@ -99,6 +99,7 @@ async def test_closing_during_prefill_stops_the_prompt_evaluation(test_model_pat
         await asyncio.sleep(0.5)
     await asyncio.sleep(1.0)
     assert b._llm.n_tokens == stopped_at < total - 1  # no further evaluation, and the prompt was not finished
+    assert b.prefix_states.states == []  # a half-evaluated prompt is not kept for reuse
     # the next request still works and reuses nothing stale
     assert [p async for p in b.stream(MESSAGES, GenerationParams(max_tokens=4))]
     b.close()
@@ -111,3 +112,43 @@ async def test_chunked_prefill_gives_the_same_answer(backend, test_model_path):
     b = "".join([p async for p in backend.stream(MESSAGES, params)])
     assert a == b
     whole.close()
+
+
+LONG_SYSTEM = ChatMessage(
+    role="system",
+    content="You answer questions about colours and nothing else. " * 8 + "Keep every answer to a few words.",
+)
+
+
+async def test_a_saved_state_serves_the_shared_prefix_after_another_prompt(test_model_path):
+    """Prompt A, an unrelated prompt B (which evicts A from the live KV cache), then C with A's system
+    prompt: C starts from A's saved state and answers exactly as a backend without saved states."""
+    a = [LONG_SYSTEM, ChatMessage(role="user", content="Name a colour.")]
+    other = [ChatMessage(role="user", content="Say hello.")]
+    c = [LONG_SYSTEM, ChatMessage(role="user", content="Name a dark colour.")]
+    params = GenerationParams(max_tokens=8, temperature=0.0)
+    answers = {}
+    for states in (4, 0):
+        b = LlamaCppBackend(test_model_path, n_ctx=2048, prefix_states=states)
+        for messages in (a, other):
+            assert [p async for p in b.stream(messages, params)]
+        answers[states] = "".join([p async for p in b.stream(c, params)])
+        assert b.prefix_states.restored == (1 if states else 0)
+        assert len(b.prefix_states.states) == min(states, 3)
+        b.close()
+    assert answers[4] == answers[0]
+
+
+def test_prefix_states_keep_the_newest_and_drop_what_a_newer_state_covers():
+    from answer_engine.backends.llamacpp import PrefixStates
+
+    states = PrefixStates(capacity=2)
+    states.save([1, 2, 3], b"a")
+    states.save([1, 2, 3, 4, 5], b"b")  # covers [1, 2, 3]: one state serves both
+    assert [s.data for s in states.states] == [b"b"]
+    states.save([7, 8], b"c")
+    states.save([9], b"d")
+    assert [s.data for s in states.states] == [b"c", b"d"]
+    assert states.best([7, 8, 1]) == (states.states[0], 2)
+    assert states.best([5]) == (None, 0)
+    assert PrefixStates(capacity=0).save([1], b"x") is None
