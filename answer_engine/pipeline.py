@@ -30,6 +30,7 @@ from answer_engine.events import (
     StatusEvent,
 )
 from answer_engine.passages import SourceDoc
+from answer_engine.prompt import answer_prefix
 from answer_engine.request import AskRequest, RequestError, check
 from answer_engine.stages import generate as generating
 from answer_engine.stages import plan
@@ -84,10 +85,16 @@ class Pipeline:
     async def start(self) -> None:
         """Load what the first question would otherwise wait for, all at once: the index, the
         embedding model and the answer model (each mostly reads files; together they overlap)."""
-        jobs = [asyncio.to_thread(self.search.prepare), self.backend.start()]
+        jobs = [asyncio.to_thread(self.search.prepare), self._start_backend()]
         if self.selector.embedder is not None:
             jobs.append(asyncio.to_thread(self.selector.embedder.warm))
         await asyncio.gather(*jobs)
+
+    async def _start_backend(self) -> None:
+        """Load the model, then evaluate the start every answer prompt shares (the system prompt and
+        the opening of the sources) once, so no question pays for it."""
+        await self.backend.start()
+        await self.backend.warm_prefix(answer_prefix())
 
     async def aclose(self) -> None:
         """Close the clients the pipeline was built with (not the backend: it may outlive the pipeline)."""

@@ -68,6 +68,12 @@ def build_messages(
     return [_system(SYSTEM_PROMPT, instructions), *turns, ChatMessage(role="user", content=user)]
 
 
+def answer_prefix() -> list[ChatMessage]:
+    """An answer prompt with no history, sources or question: the start every answer prompt shares,
+    which a backend that keeps state evaluates once (``Backend.warm_prefix``)."""
+    return build_messages("", [], [])
+
+
 NO_SEARCH_SYSTEM_PROMPT = """You are a helpful assistant. Search is turned off for this question: answer from
 your own knowledge in one to four short sentences, and say so when you are not sure. Do not cite sources."""
 

@@ -55,6 +55,10 @@ class FakeBackend(Backend):
         self.params: list[GenerationParams] = []
         self.closed = 0
         self.emitted = 0
+        self.warmed: list[list[ChatMessage]] = []  # prompts it was asked to evaluate ahead of time
+
+    async def warm_prefix(self, messages: list[ChatMessage]) -> None:
+        self.warmed.append(messages)
 
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
         if (

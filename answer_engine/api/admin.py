@@ -63,6 +63,7 @@ async def reload(request: Request) -> dict[str, Any]:
         raise APIError(400, 'body must be JSON: {"artifact": path}') from exc
     resolved = _target(settings, body)
     from answer_engine.backends import backend_for_artifact
+    from answer_engine.prompt import answer_prefix
 
     async with state.reload_lock:  # one reload at a time
         new = None
@@ -70,6 +71,7 @@ async def reload(request: Request) -> dict[str, Any]:
             new = backend_for_artifact(resolved, settings)
             await new.start()
             await warm_up(new)
+            await new.warm_prefix(answer_prefix())
         except Exception as exc:
             log.exception("reload failed; still serving the previous backend")
             if new is not None:

@@ -51,6 +51,12 @@ class Backend(Protocol):
         """Load the model (blocking work in a thread); called once before the first answer."""
         return None
 
+    async def warm_prefix(self, messages: list[ChatMessage]) -> None:
+        """Evaluate the prompt of ``messages`` ahead of time and keep its state, so later prompts that
+        start the same way (the system prompt of every answer) skip that part; a no-op where the
+        backend keeps no state between prompts."""
+        return None
+
     def close(self) -> None:
         """Free what the backend holds (model memory, threads)."""
         return None

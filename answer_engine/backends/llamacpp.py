@@ -221,6 +221,16 @@ class LlamaCppBackend(Backend):
             llm.eval(ids[i : min(i + self.prefill_chunk, len(ids) - 1)])
         return not cancel.is_set()
 
+    def _warm(self, messages: list[ChatMessage]) -> None:
+        if self.prefix_states.capacity <= 0:
+            return
+        ids, _ = self._prompt_ids(messages)
+        if self._prefill(ids, threading.Event()):
+            self._save_state()
+
+    async def warm_prefix(self, messages: list[ChatMessage]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._warm, messages)
+
     def _save_state(self) -> None:
         """Keep the KV cache of what was just evaluated (prompt and answer) for later prompts."""
         if self.prefix_states.capacity <= 0 or not self._llm.n_tokens:

@@ -76,6 +76,17 @@ async def test_prompt_numbers_sources_and_fences_them_as_data(settings, fake_bac
     assert backend.params[0].max_tokens == settings.generation.max_tokens
 
 
+async def test_start_warms_the_start_every_answer_prompt_shares(settings, fake_backend_cls):
+    backend = fake_backend_cls(["Nobel Prize."])
+    pipeline = build_pipeline(settings, backend=backend)
+    await pipeline.start()
+    assert len(backend.warmed) == 1
+    await collect(pipeline)
+    warmed, asked = backend.warmed[0], backend.calls[0]
+    assert warmed[0] == asked[0]  # the same system prompt
+    assert warmed[-1].content.startswith("<sources>\n") and asked[-1].content.startswith("<sources>\n")
+
+
 async def test_without_rewriting_a_follow_up_searches_with_the_previous_question(settings, fake_backend_cls):
     settings.plan.rewrite = False  # the fallback; rewriting itself: stages/test_plan.py
     pipeline = build_pipeline(settings, backend=fake_backend_cls())

@@ -152,3 +152,27 @@ def test_prefix_states_keep_the_newest_and_drop_what_a_newer_state_covers():
     assert states.best([7, 8, 1]) == (states.states[0], 2)
     assert states.best([5]) == (None, 0)
     assert PrefixStates(capacity=0).save([1], b"x") is None
+
+
+async def test_warming_the_answer_prefix_spares_the_first_answer_the_system_prompt(test_model_path):
+    from answer_engine.passages import Passage, SourceDoc
+    from answer_engine.prompt import answer_prefix, build_messages
+
+    red = Passage(page=0, text="Red is a colour.")
+    source = SourceDoc(n=1, url="http://x", title="Colours", passages=[red])
+    question = build_messages("Name a colour.", [source], [])
+    params = GenerationParams(max_tokens=8, temperature=0.0)
+    warm = LlamaCppBackend(test_model_path, n_ctx=2048)
+    await warm.warm_prefix(answer_prefix())
+    assert len(warm.prefix_states.states) == 1
+    shared = warm.prefix_states.best(warm._prompt_ids(question)[0])[1]
+    assert shared > warm.count_tokens(question[0].content)  # the whole system prompt and more
+    cold = LlamaCppBackend(test_model_path, n_ctx=2048, prefix_states=0)
+    await cold.warm_prefix(answer_prefix())  # nothing kept, nothing to do
+    assert cold.prefix_states.states == [] and cold._llm is None
+    assert "".join([p async for p in warm.stream(question, params)]) == "".join(
+        [p async for p in cold.stream(question, params)]
+    )
+    assert warm.prefix_states.restored == 0  # the warmed prefix was still the live cache: nothing to restore
+    warm.close()
+    cold.close()
