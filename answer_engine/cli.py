@@ -361,6 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only: per-stage time of questions answered from web pages (a local SearXNG-format server)",
     )
+    p.add_argument(
+        "--levers",
+        action="store_true",
+        help="only: each time-to-first-token lever off and on, side by side (focused passages, saved "
+        "prompt states, the CLI's cold start)",
+    )
+    p.add_argument(
+        "--cli-runs", type=int, default=3, help="--levers: fresh `answer-engine ask` runs timed (0: skip)"
+    )
     p.add_argument("--model", help="model name or GGUF path (overrides the config)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/bench-<time>)")

@@ -62,6 +62,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
         print(f"report: {out}", file=sys.stderr)
         return 0
+    if args.levers:
+        from answer_engine.evaluation import levers
+
+        if not 0 <= args.cli_runs <= 20:
+            raise CommandError("--cli-runs must be between 0 and 20")
+        try:
+            summary, out = levers.run(
+                settings,
+                bench.sample_questions(Path(args.questions), args.n),
+                cli_runs=args.cli_runs,
+                config=args.config,
+                model=args.model,
+                report_to=args.report,
+            )
+        except EvalError as exc:
+            raise CommandError(str(exc)) from exc
+        print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
+        print(f"report: {out}", file=sys.stderr)
+        return 0
     try:
         levels = [int(x) for x in args.concurrency.split(",") if x.strip()] if args.concurrency else []
     except ValueError as exc:

@@ -189,13 +189,15 @@ def _sentences(text: str) -> list[str]:
 
 
 def focus_passages(question: str, chosen: list[Passage], token_budget: int) -> list[Passage]:
-    """Keep only the sentences of the chosen passages that best match the question, within
-    ``token_budget``: each sentence scores the IDF (over these sentences) of the question terms it
-    holds, weighted by its passage's score; the best are kept, in page order, dropped stretches
-    inside a passage marked with an ellipsis. A passage left with no sentence is dropped.
+    """Keep the best passage whole and, of the others, only the sentences that best match the
+    question, within ``token_budget``: each sentence scores the IDF (over these sentences) of the
+    question terms it holds, weighted by its passage's score; the best are kept, in page order,
+    dropped stretches inside a passage marked with an ellipsis. A passage left with no sentence is
+    dropped. The best passage stays whole because a 1.5B model answers worse from sentences cut out
+    of their context (docs/reports/speed).
 
     On 2,000 SQuAD questions (docs/reports/speed): whole passages put the answer in the prompt
-    0.950 of the time at ~515 passage tokens (p50); focused to 400, 0.942 at ~390."""
+    0.950 of the time at ~515 passage tokens (p50); focused to 450, 0.947 at ~435."""
     if not chosen:
         return chosen
     q = set(terms(question))
@@ -209,9 +211,11 @@ def focus_passages(question: str, chosen: list[Passage], token_budget: int) -> l
     top = max(p.score for p in chosen) or 1.0
     weight = [max(p.score, 0.0) / top if top > 0 else 1.0 for p in chosen]
     scores = [sum(idf[t] for t in words & q) * weight[i] for i, _, _, words in units]
-    keep: set[int] = set()
-    used = 0
+    keep = {x for x in range(n) if units[x][0] == 0}
+    used = sum(approx_tokens(units[x][2]) for x in keep)
     for x in sorted(range(n), key=lambda x: (-scores[x], x)):
+        if x in keep:
+            continue
         cost = approx_tokens(units[x][2])
         if keep and used + cost > token_budget:
             continue

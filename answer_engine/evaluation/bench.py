@@ -213,6 +213,8 @@ def run(
         model_rows = compare_models(settings, names, sample[:quality_n], progress)
         summary["models"] = model_rows
         summary["recommended_default"] = choose_default(model_rows)
+    summary["passage_budget"] = settings.retrieval.context_tokens
+    summary["focus"] = settings.retrieval.focus
     summary["config"] = {
         "model": settings.generation.model,
         "questions": n,
@@ -249,6 +251,8 @@ def run(
                 "tokens_per_s",
                 "raw_tokens_per_s",
                 "prompt_tokens_p50",
+                "passage_budget",
+                "focus",
             ],
         ),
         "\n## Latency per stage (ms)\n",

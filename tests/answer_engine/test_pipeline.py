@@ -8,6 +8,7 @@ from answer_engine.components import build_pipeline
 from answer_engine.events import EventType
 from answer_engine.pipeline import NO_SOURCES_ANSWER
 from answer_engine.request import AskOptions, AskRequest, ChatMessage
+from answer_engine.text import approx_tokens
 from search_adapters.base import SearchError, SearchResult
 
 QUESTION = "What was Maria Curie the first female recipient of?"
@@ -85,6 +86,24 @@ async def test_start_warms_the_start_every_answer_prompt_shares(settings, fake_b
     warmed, asked = backend.warmed[0], backend.calls[0]
     assert warmed[0] == asked[0]  # the same system prompt
     assert warmed[-1].content.startswith("<sources>\n") and asked[-1].content.startswith("<sources>\n")
+
+
+async def test_focus_sends_the_best_passage_whole_and_only_the_best_sentences_of_the_rest(
+    settings, fake_backend_cls
+):
+    settings.retrieval.min_relative_score = 0.0  # five passages to choose from
+    settings.retrieval.context_tokens = 200
+    trace = {}
+    for focus in (False, True):
+        settings.retrieval.focus = focus
+        pipeline = build_pipeline(settings, backend=fake_backend_cls(["Nobel Prize."]))
+        trace[focus] = {}
+        async for _ in pipeline.run(AskRequest(query=QUESTION), trace=trace[focus]):
+            pass
+    whole, focused = trace[False]["chosen"], trace[True]["chosen"]
+    assert focused[0].text == whole[0].text  # the best passage, whole
+    assert len(focused) > len(whole)  # pieces of more passages in the same budget
+    assert sum(approx_tokens(p.text) for p in focused[1:]) <= 200 - approx_tokens(focused[0].text)
 
 
 async def test_without_rewriting_a_follow_up_searches_with_the_previous_question(settings, fake_backend_cls):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from answer_engine.cli import main
+from answer_engine.config import load_settings
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "evaldata"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/evaldata is not beside the repo")
@@ -168,13 +169,32 @@ def test_bench_json_and_report(env, tmp_path, capsys):
         == 0
     )
     out = json.loads(capsys.readouterr().out)
-    assert {"overhead_ratio", "decode_ratio", "ttft_ms_p50", "tokens_per_s"} <= set(out)
+    assert {"overhead_ratio", "decode_ratio", "ttft_ms_p50", "tokens_per_s", "prompt_tokens_p50"} <= set(out)
+    retrieval = load_settings().retrieval  # the report says which passage budget it ran with
+    assert (out["passage_budget"], out["focus"]) == (retrieval.context_tokens, retrieval.focus)
     assert out["overhead_ratio"] > 0 and out["decode_ratio"] > 0  # values are for the report, not for a test
     assert [r["streams"] for r in out["concurrency"]] == [1, 2]
     assert all(r["errors"] == 0 for r in out["concurrency"])
     assert {"summary.json", "summary.md", "latency-per-stage.png", "ratios.png", "concurrency.png"} <= {
         p.name for p in report.iterdir()
     }
+
+
+def test_bench_levers_each_off_and_on_side_by_side(env, tmp_path, capsys):
+    report = tmp_path / "levers"
+    args = ["bench", "--levers", "--questions", str(squad_file(tmp_path)), "--n", "1", "--cli-runs", "1"]
+    assert main([*args, "--max-tokens", "4", "--json", "--report", str(report)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    passages, prefix = out["levers"]
+    assert passages["lever"] == "passages" and passages["questions"] == 1
+    # focus sends fewer prompt tokens than whole passages; the prefix lever sends the same prompt twice
+    assert passages["on_prompt_tokens_p50"] < passages["off_prompt_tokens_p50"]
+    assert prefix["on_prompt_tokens_p50"] == prefix["off_prompt_tokens_p50"]
+    rows = [json.loads(line) for line in (report / "rows.jsonl").read_text().splitlines()]
+    prefix_rows = [r for r in rows if r["lever"] == "prefix"]
+    assert [(r["off"]["restored"], r["on"]["restored"]) for r in prefix_rows] == [(0, 1)]
+    assert out["cli"]["runs"] == 1 and out["cli"]["first_token_ms_p50"] > 0
+    assert {"summary.json", "summary.md", "rows.jsonl", "ratios.png"} <= {p.name for p in report.iterdir()}
 
 
 def test_bench_refuses_bad_levels(env, capsys):

@@ -1,0 +1,233 @@
+"""`answer-engine bench --levers`: each lever on the time to first token, off and on, on the same
+questions in one run (alternating per question, so drift on a shared machine hits both sides).
+
+- passages: whole passages within a 700-token budget (the default) vs focused passages (the best
+  one whole, the others cut to their best sentences) within 450; both from a cold KV cache.
+- prefix: another prompt runs between two answers (the previous answer's related questions, a
+  follow-up's rewrite); without saved states the answer prompt is evaluated from its first token,
+  with them it restores the warmed system prompt and evaluates only the rest.
+- cli: ``answer-engine ask`` in a fresh process, from start to the first answer token on stdout
+  (loading the index, the embedding model and the LLM included).
+
+Accuracy is not measured here: ``eval qa`` measures it with the same settings (docs/reports/speed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from answer_engine.config import Settings
+from answer_engine.evaluation import qa, report
+from answer_engine.evaluation.metrics import percentile
+from answer_engine.prompt import answer_prefix, build_related_messages
+from answer_engine.request import AskRequest
+
+# The two sides of the passages lever, whatever the config says.
+WHOLE_PASSAGES = {"context_tokens": 700, "focus": False}
+FOCUSED_PASSAGES = {"context_tokens": 450, "focus": True}
+CLI_TIMEOUT_S = 300.0
+
+
+async def first_token(pipeline: Any, question: str) -> dict[str, Any]:
+    """Time to the first answer token and the prompt's size, for one question."""
+    t0 = time.perf_counter()
+    first = None
+    done = None
+    async for event in pipeline.run(AskRequest(query=question)):
+        if event.type == "delta" and first is None:
+            first = time.perf_counter()
+        elif event.type == "done":
+            done = event
+        elif event.type == "error":
+            raise qa.EvalError(f"{event.stage}: {event.message}")
+    if first is None or done is None:
+        raise qa.EvalError(f"no answer streamed for {question!r}")
+    return {"ttft_ms": (first - t0) * 1000, "prompt_tokens": done.timings.prompt_tokens}
+
+
+def _side(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    ttft = [r[key]["ttft_ms"] for r in rows]
+    return {
+        "ttft_ms_p50": round(percentile(ttft, 50), 1),
+        "ttft_ms_p95": round(percentile(ttft, 95), 1),
+        "prompt_tokens_p50": round(percentile([r[key]["prompt_tokens"] for r in rows], 50)),
+    }
+
+
+def _lever(name: str, what_off: str, what_on: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    off, on = _side(rows, "off"), _side(rows, "on")
+    return {
+        "lever": name,
+        "off": what_off,
+        "on": what_on,
+        **{f"off_{k}": v for k, v in off.items()},
+        **{f"on_{k}": v for k, v in on.items()},
+        "ttft_ratio": round(statistics.median(r["on"]["ttft_ms"] / r["off"]["ttft_ms"] for r in rows), 3),
+        "questions": len(rows),
+    }
+
+
+Questions = list[dict[str, Any]]
+
+
+async def passages_lever(settings: Settings, questions: Questions, progress: bool) -> dict[str, Any]:
+    from answer_engine.components import build_embedder, build_pipeline
+
+    whole, focused = settings.model_copy(deep=True), settings.model_copy(deep=True)
+    for side, values in ((whole, WHOLE_PASSAGES), (focused, FOCUSED_PASSAGES)):
+        for key, value in values.items():
+            setattr(side.retrieval, key, value)
+    embedder = build_embedder(settings)
+    on = build_pipeline(focused, embedder=embedder)
+    off = build_pipeline(whole, backend=on.backend, embedder=embedder)
+    await on.start()
+    await off.start()  # its own index handle: loaded now, not on its first question
+    backend = on.backend
+    rows = []
+    for q in questions:
+        row: dict[str, Any] = {"question": q["question"]}
+        for side, pipeline in (("off", off), ("on", on)):
+            await backend.reset_cache()  # type: ignore[attr-defined]  # cold: only the prompt's size differs
+            row[side] = await first_token(pipeline, q["question"])
+        rows.append(row)
+        if progress:
+            print(f"bench levers passages: {row}", file=sys.stderr, flush=True)
+    backend.close()
+    lever = _lever(
+        "passages",
+        f"whole passages, {WHOLE_PASSAGES['context_tokens']}-token budget",
+        f"focused: the best passage whole, the others' best sentences, "
+        f"{FOCUSED_PASSAGES['context_tokens']}-token budget",
+        rows,
+    )
+    return {**lever, "rows": rows}
+
+
+async def prefix_lever(settings: Settings, questions: Questions, progress: bool) -> dict[str, Any]:
+    from answer_engine.backends.base import GenerationParams
+    from answer_engine.components import build_pipeline
+
+    pipeline = build_pipeline(settings)
+    await pipeline.start()
+    backend: Any = pipeline.backend
+    if not hasattr(backend, "prefix_states"):
+        raise qa.EvalError(f"the prefix lever needs the llamacpp backend, not {settings.generation.backend}")
+    capacity = backend.prefix_states.capacity or 4
+    rows = []
+    for q in questions:
+        row: dict[str, Any] = {"question": q["question"]}
+        for side in ("off", "on"):
+            await backend.reset_cache()  # no live prefix, no saved state
+            backend.prefix_states.capacity = capacity if side == "on" else 0
+            await backend.warm_prefix(answer_prefix())  # what Pipeline.start does (nothing when off)
+            between = build_related_messages("What came before?", "Another answer.")
+            async for _ in backend.stream(between, GenerationParams(max_tokens=16)):
+                pass
+            before = backend.prefix_states.restored
+            row[side] = await first_token(pipeline, q["question"])
+            row[side]["restored"] = backend.prefix_states.restored - before  # 1: the answer reused a state
+        rows.append(row)
+        if progress:
+            print(f"bench levers prefix: {row}", file=sys.stderr, flush=True)
+    backend.prefix_states.capacity = capacity
+    backend.close()
+    lever = _lever(
+        "prefix",
+        "another prompt ran before the answer: its prompt evaluated from the first token",
+        f"saved KV states ({capacity}): the warmed system prompt restored",
+        rows,
+    )
+    return {**lever, "rows": rows}
+
+
+def cli_first_token(question: str, runs: int, config: str | None, model: str | None) -> dict[str, Any]:
+    """``answer-engine ask`` in a fresh process each run: seconds to the first answer character
+    (the CLI prints the sources, a blank line, then streams the answer)."""
+    exe = Path(sys.executable).with_name("answer-engine")
+    cmd = [str(exe) if exe.exists() else "answer-engine", "ask", question]
+    if config:
+        cmd += ["--config", config]
+    if model:
+        cmd += ["--model", model]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=os.environ.copy())
+        assert proc.stdout is not None
+        seen = b""
+        first = None
+        try:
+            while first is None:
+                byte = proc.stdout.read(1)
+                if not byte:
+                    break
+                seen += byte
+                if seen.startswith(b"Sources:") and b"\n\n" in seen and not byte.isspace():
+                    first = time.perf_counter()
+                if time.perf_counter() - t0 > CLI_TIMEOUT_S:
+                    break
+        finally:
+            proc.kill()
+            proc.wait()
+        if first is None:
+            tail = seen[-300:].decode(errors="replace")
+            raise qa.EvalError(f"answer-engine ask streamed no answer: {tail}")
+        times.append((first - t0) * 1000)
+    return {
+        "lever": "cli",
+        "runs": runs,
+        "first_token_ms_p50": round(percentile(times, 50), 1),
+        "first_token_ms_max": round(max(times), 1),
+        "question": question,
+    }
+
+
+def run(
+    settings: Settings,
+    questions: list[dict[str, Any]],
+    *,
+    cli_runs: int,
+    config: str | None,
+    model: str | None,
+    report_to: str | None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Path]:
+    passages = asyncio.run(passages_lever(settings, questions, progress))
+    prefix = asyncio.run(prefix_lever(settings, questions, progress))
+    cli = cli_first_token(questions[0]["question"], cli_runs, config, model) if cli_runs else None
+    levers = [passages, prefix]
+    summary: dict[str, Any] = {
+        "model": settings.generation.model,
+        "levers": [{k: v for k, v in lever.items() if k != "rows"} for lever in levers],
+        "cli": cli,
+        "retrieval": settings.retrieval.model_dump(),
+    }
+    out = report.report_dir("levers", report_to)
+    report.write_json(out / "summary.json", summary)
+    report.write_jsonl(out / "rows.jsonl", [{"lever": lv["lever"], **r} for lv in levers for r in lv["rows"]])
+    report.plot_bars(
+        out / "ratios.png",
+        {lv["lever"]: lv["ttft_ratio"] for lv in levers},
+        "time to first token, lever on / off (per-question median)",
+        ylim=(0, 1.2),
+    )
+    columns = ["lever", "off", "on", "off_ttft_ms_p50", "on_ttft_ms_p50", "ttft_ratio"]
+    columns += ["off_prompt_tokens_p50", "on_prompt_tokens_p50", "questions"]
+    md = [
+        f"# bench --levers: {settings.generation.model}\n",
+        "Each lever off and on, alternating per question, in one run.\n",
+        report.markdown_table(summary["levers"], columns),
+    ]
+    if cli:
+        md += ["\n## answer-engine ask, fresh process, to the first answer token\n"]
+        md.append(report.markdown_table([cli], ["runs", "first_token_ms_p50", "first_token_ms_max"]))
+    md.append("\n![ratios](ratios.png)\n")
+    (out / "summary.md").write_text("\n".join(md), encoding="utf-8")
+    return summary, out
