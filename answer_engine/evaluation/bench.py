@@ -23,7 +23,7 @@ from answer_engine.evaluation import qa, report
 from answer_engine.evaluation.load import ask_over_sse
 from answer_engine.evaluation.metrics import percentile
 from answer_engine.models import MODELS, is_installed
-from answer_engine.request import AskRequest
+from answer_engine.request import AskOptions, AskRequest
 
 SEED = 20251123
 
@@ -60,7 +60,9 @@ async def overhead(settings: Settings, questions: list[dict[str, Any]], progress
         t0 = time.perf_counter()
         first = None
         done = None
-        async for event in pipeline.run(AskRequest(query=q["question"]), trace=trace):
+        # fast: a pro answer's plan calls come before its first token and are not in the raw prompt
+        request = AskRequest(query=q["question"], options=AskOptions(search_type="fast"))
+        async for event in pipeline.run(request, trace=trace):
             if event.type == "delta" and first is None:
                 first = time.perf_counter()
             elif event.type == "done":

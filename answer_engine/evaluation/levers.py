@@ -6,8 +6,11 @@ questions in one run (alternating per question, so drift on a shared machine hit
 - prefix: another prompt runs between two answers (the previous answer's related questions, a
   follow-up's rewrite); without saved states the answer prompt is evaluated from its first token,
   with them it restores the warmed system prompt and evaluates only the rest.
-- cli: ``answer-engine ask`` in a fresh process, from start to the first answer token on stdout
-  (loading the index, the embedding model and the LLM included).
+- cli: ``answer-engine ask --mode fast`` in a fresh process, from start to the first answer token
+  on stdout (loading the index, the embedding model and the LLM included).
+
+Every question is asked with ``search_type`` fast: a pro answer's plan calls would come before the
+answer's first token and drown what the levers change.
 
 Accuracy is not measured here: ``eval qa`` measures it with the same settings (docs/reports/speed).
 """
@@ -27,7 +30,7 @@ from answer_engine.config import Settings
 from answer_engine.evaluation import qa, report
 from answer_engine.evaluation.metrics import percentile
 from answer_engine.prompt import answer_prefix, build_related_messages
-from answer_engine.request import AskRequest
+from answer_engine.request import AskOptions, AskRequest
 
 # The two sides of the passages lever, whatever the config says.
 WHOLE_PASSAGES = {"context_tokens": 700, "focus": False}
@@ -40,7 +43,8 @@ async def first_token(pipeline: Any, question: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     first = None
     done = None
-    async for event in pipeline.run(AskRequest(query=question)):
+    # fast: one search, no plan calls before the answer; what is measured is the answer's own prompt
+    async for event in pipeline.run(AskRequest(query=question, options=AskOptions(search_type="fast"))):
         if event.type == "delta" and first is None:
             first = time.perf_counter()
         elif event.type == "done":
@@ -151,7 +155,7 @@ def cli_first_token(question: str, runs: int, config: str | None, model: str | N
     """``answer-engine ask`` in a fresh process each run: seconds to the first answer character
     (the CLI prints the sources, a blank line, then streams the answer)."""
     exe = Path(sys.executable).with_name("answer-engine")
-    cmd = [str(exe) if exe.exists() else "answer-engine", "ask", question]
+    cmd = [str(exe) if exe.exists() else "answer-engine", "ask", "--mode", "fast", question]
     if config:
         cmd += ["--config", config]
     if model:
