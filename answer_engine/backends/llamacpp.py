@@ -42,12 +42,9 @@ MIN_REUSE_TOKENS = 32
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+    from llama_cpp import Llama
+
+    return int(Llama.longest_token_prefix(a, b))
 
 
 @dataclass

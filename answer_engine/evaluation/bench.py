@@ -38,6 +38,26 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def fast_ask(
+    pipeline: Any, question: str, trace: dict[str, Any] | None = None
+) -> tuple[float | None, Any]:
+    """One question in ``fast`` mode: (ms to the first answer token, the done event), None where none
+    came. fast: a pro answer's plan calls come before its first token and are not in the answer's
+    own prompt, which is what the benchmarks compare."""
+    t0 = time.perf_counter()
+    first = None
+    done = None
+    request = AskRequest(query=question, options=AskOptions(search_type="fast"))
+    async for event in pipeline.run(request, trace=trace):
+        if event.type == "delta" and first is None:
+            first = time.perf_counter()
+        elif event.type == "done":
+            done = event
+        elif event.type == "error":
+            raise qa.EvalError(f"{event.stage}: {event.message}")
+    return (None if first is None else (first - t0) * 1000), done
+
+
 async def overhead(settings: Settings, questions: list[dict[str, Any]], progress: bool) -> dict[str, Any]:
     """Each question: a full ask (first token seen by the caller), then raw llama.cpp on the very
     same prompt; both from a cold KV cache so the comparison is only the pipeline's own cost."""
@@ -57,25 +77,14 @@ async def overhead(settings: Settings, questions: list[dict[str, Any]], progress
     for q in tqdm(questions, desc="bench overhead", unit="q", file=sys.stderr, disable=not progress):
         await backend.reset_cache()  # type: ignore[attr-defined]
         trace: dict[str, Any] = {}
-        t0 = time.perf_counter()
-        first = None
-        done = None
-        # fast: a pro answer's plan calls come before its first token and are not in the raw prompt
-        request = AskRequest(query=q["question"], options=AskOptions(search_type="fast"))
-        async for event in pipeline.run(request, trace=trace):
-            if event.type == "delta" and first is None:
-                first = time.perf_counter()
-            elif event.type == "done":
-                done = event
-            elif event.type == "error":
-                raise qa.EvalError(f"{event.stage}: {event.message}")
-        if done is None or first is None or "messages" not in trace:
+        ttft_ms, done = await fast_ask(pipeline, q["question"], trace)
+        if done is None or ttft_ms is None or "messages" not in trace:
             continue
         raw = await backend.raw_timing(trace["messages"], settings.generation.max_tokens)  # type: ignore[attr-defined]
         rows.append(
             {
                 "question": q["question"],
-                "ask_ttft_ms": (first - t0) * 1000,
+                "ask_ttft_ms": ttft_ms,
                 "raw_ttft_ms": raw["ttft_ms"],
                 "pipeline_tokens_per_s": done.timings.tokens_per_s,
                 "raw_tokens_per_s": raw["tokens_per_s"],

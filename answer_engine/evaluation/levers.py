@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from answer_engine.config import Settings
-from answer_engine.evaluation import qa, report
+from answer_engine.evaluation import bench, qa, report
 from answer_engine.evaluation.metrics import percentile
 from answer_engine.prompt import answer_prefix, build_related_messages
-from answer_engine.request import AskOptions, AskRequest
 
 # The two sides of the passages lever, whatever the config says.
 WHOLE_PASSAGES = {"context_tokens": 700, "focus": False}
@@ -39,21 +38,11 @@ CLI_TIMEOUT_S = 300.0
 
 
 async def first_token(pipeline: Any, question: str) -> dict[str, Any]:
-    """Time to the first answer token and the prompt's size, for one question."""
-    t0 = time.perf_counter()
-    first = None
-    done = None
-    # fast: one search, no plan calls before the answer; what is measured is the answer's own prompt
-    async for event in pipeline.run(AskRequest(query=question, options=AskOptions(search_type="fast"))):
-        if event.type == "delta" and first is None:
-            first = time.perf_counter()
-        elif event.type == "done":
-            done = event
-        elif event.type == "error":
-            raise qa.EvalError(f"{event.stage}: {event.message}")
-    if first is None or done is None:
+    """Time to the first answer token and the prompt's size, for one question (``fast``)."""
+    ttft_ms, done = await bench.fast_ask(pipeline, question)
+    if ttft_ms is None or done is None:
         raise qa.EvalError(f"no answer streamed for {question!r}")
-    return {"ttft_ms": (first - t0) * 1000, "prompt_tokens": done.timings.prompt_tokens}
+    return {"ttft_ms": ttft_ms, "prompt_tokens": done.timings.prompt_tokens}
 
 
 def _side(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
@@ -116,6 +105,7 @@ async def passages_lever(settings: Settings, questions: Questions, progress: boo
 
 async def prefix_lever(settings: Settings, questions: Questions, progress: bool) -> dict[str, Any]:
     from answer_engine.backends.base import GenerationParams
+    from answer_engine.backends.llamacpp import PREFIX_STATES
     from answer_engine.components import build_pipeline
 
     pipeline = build_pipeline(settings)
@@ -123,7 +113,7 @@ async def prefix_lever(settings: Settings, questions: Questions, progress: bool)
     backend: Any = pipeline.backend
     if not hasattr(backend, "prefix_states"):
         raise qa.EvalError(f"the prefix lever needs the llamacpp backend, not {settings.generation.backend}")
-    capacity = backend.prefix_states.capacity or 4
+    capacity = backend.prefix_states.capacity or PREFIX_STATES
     rows = []
     for q in questions:
         row: dict[str, Any] = {"question": q["question"]}
