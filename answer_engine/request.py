@@ -7,7 +7,7 @@ document shows them), the configuration may lower them, and :func:`check` enforc
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,19 @@ class ChatMessage(BaseModel):
     content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
+class OutputFormat(BaseModel):
+    """A structured answer: JSON that validates against ``json_schema`` (``json_object``: any JSON
+    object). The faces map OpenAI's ``response_format`` / ``text.format`` onto it."""
+
+    type: Literal["json_schema", "json_object"]
+    name: str = Field("answer", max_length=64)
+    json_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+    @property
+    def schema_for_model(self) -> dict[str, Any]:
+        return self.json_schema if self.type == "json_schema" else {"type": "object"}
+
+
 class AskOptions(BaseModel):
     """Per-request options; the OpenAI/Perplexity-compatible API maps its fields onto these."""
 
@@ -48,6 +61,9 @@ class AskOptions(BaseModel):
     stop: list[str] = Field(default_factory=list, max_length=MAX_STOP_SEQUENCES)
     instructions: str | None = Field(
         None, description="Extra instructions from the developer (an API system message)."
+    )
+    output_format: OutputFormat | None = Field(
+        None, description="Answer as JSON matching a schema (constrained decoding) instead of prose."
     )
 
 

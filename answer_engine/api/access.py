@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
-PROTECTED_PREFIXES = ("/api/", "/v1/")
+PROTECTED_PREFIXES = ("/api/", "/v1/", "/search")
 
 
 def hash_key(key: str) -> str:

@@ -40,6 +40,7 @@ async def ask(body: AskRequest, request: Request) -> EventSourceResponse:
         body = pipeline.validate(body)
     except RequestError as exc:
         raise APIError(400, str(exc), param="query", code="invalid_value") from exc
+    streaming.check_output_format(pipeline, body.options.output_format, "options.output_format")
     return streaming.stream(
         request,
         pipeline,

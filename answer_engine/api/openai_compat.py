@@ -48,14 +48,14 @@ def configured_model_id(settings: Settings) -> str:
     return model if model in MODELS else Path(model).stem
 
 
-def _search_results(sources: list[Source]) -> list[SearchResultOut]:
+def search_results(sources: list[Source]) -> list[SearchResultOut]:
     return [
         SearchResultOut(title=s.title, url=s.url, date=s.date, snippet=s.snippet, source=s.provider or "web")
         for s in sources
     ]
 
 
-class _Collector:
+class Collector:
     """Folds pipeline events into what the response needs."""
 
     def __init__(self) -> None:
@@ -81,6 +81,10 @@ class _Collector:
         elif event.type == EventType.ERROR:
             self.error = event
 
+    def text(self) -> str:
+        """The final (verified) answer text; the streamed text when no citations event came."""
+        return self.final if self.final is not None else "".join(self.answer)
+
     def support(self) -> dict[str, Any]:
         """answer_support and the per-sentence verdicts, beside citations (on the last chunk too)."""
         checked = self.checked
@@ -102,7 +106,7 @@ class _Collector:
         )
 
 
-def _error_status(stage: str) -> int:
+def error_status(stage: str) -> int:
     return {"request": 400, "search": 503, "shutdown": 503}.get(stage, 500)
 
 
@@ -142,30 +146,31 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         ask = pipeline.validate(body.to_ask())
     except RequestError as exc:
         raise APIError(400, str(exc), param="messages", code="invalid_value") from exc
+    except ValueError as exc:  # response_format without its schema
+        raise APIError(400, f"response_format: {exc}", param="response_format", code="invalid_value") from exc
+    streaming.check_output_format(pipeline, ask.options.output_format, "response_format")
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
     if not body.stream:
-        got = _Collector()
+        got = Collector()
         for event in await streaming.collect(request, pipeline, ask):
             got.take(event)
         if got.error is not None:
-            raise APIError(_error_status(got.error.stage), f"{got.error.stage}: {got.error.message}")
+            raise APIError(error_status(got.error.stage), f"{got.error.stage}: {got.error.message}")
         completion = ChatCompletion(
             id=completion_id,
             created=created,
             model=body.model,
             choices=[
                 Choice(
-                    message=ResponseMessage(
-                        content=got.final if got.final is not None else "".join(got.answer)
-                    ),
+                    message=ResponseMessage(content=got.text()),
                     finish_reason=got.done.finish_reason,
                 )
             ],
             citations=[s.url for s in got.sources],
-            search_results=_search_results(got.sources),
+            search_results=search_results(got.sources),
             related_questions=got.related if body.return_related_questions else None,
             usage=got.usage(ask),
             **got.support(),
@@ -189,7 +194,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         return {"data": json.dumps(payload, ensure_ascii=False)}
 
     async def frames(events: AsyncIterator[Event]) -> AsyncIterator[dict[str, str]]:
-        got = _Collector()
+        got = Collector()
         refs: dict[str, Any] = {
             "citations": [],
             "search_results": [],
@@ -199,7 +204,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
             if event.type == EventType.SOURCES:
                 refs = {
                     "citations": [s.url for s in got.sources],
-                    "search_results": [r.model_dump() for r in _search_results(got.sources)],
+                    "search_results": [r.model_dump() for r in search_results(got.sources)],
                 }
                 yield chunk({"role": "assistant", "content": ""}, **refs)
             elif event.type == EventType.DELTA:
@@ -210,7 +215,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
                     extra["related_questions"] = got.related
                 yield chunk({}, event.finish_reason, **extra)
             elif event.type == EventType.ERROR:
-                status = _error_status(event.stage)
+                status = error_status(event.stage)
                 yield {"data": json.dumps(error_json(status, f"{event.stage}: {event.message}"))}
                 return
 

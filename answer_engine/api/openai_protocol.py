@@ -5,16 +5,26 @@ naming the field), and the chat.completion response with Perplexity's and our ex
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from answer_engine.config import MAX_HISTORY_MESSAGES, MAX_STOP_SEQUENCES, MAX_TOKENS_CEILING
 from answer_engine.events import AnswerSupport, SentenceSupport
-from answer_engine.request import AskOptions, AskRequest, ChatMessage, ContextSize, SearchType
+from answer_engine.request import AskOptions, AskRequest, ChatMessage, ContextSize, OutputFormat, SearchType
 from search_adapters.filters import Recency, SearchFilters
 
 PERPLEXITY_DATE = "%m/%d/%Y"
+
+
+def perplexity_day(value: str | None) -> date | None:
+    """A Perplexity date filter (%m/%d/%Y) as a date; ValueError naming the format otherwise."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, PERPLEXITY_DATE).date()
+    except ValueError:
+        raise ValueError("expected a date as %m/%d/%Y, e.g. 3/1/2025") from None
 
 
 # ----------------------------------------------------------------------------- request
@@ -50,15 +60,85 @@ class WebSearchOptions(BaseModel):
     )
 
 
+class JSONSchemaSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field("answer", max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's response_format: text (the default), json_object, or json_schema."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaSpec | None = None
+
+    def output_format(self) -> OutputFormat | None:
+        if self.type == "text":
+            return None
+        if self.type == "json_object":
+            return OutputFormat(type="json_object")
+        if self.json_schema is None or not self.json_schema.schema_:
+            raise ValueError("json_schema.schema is required with type json_schema")
+        return OutputFormat(
+            type="json_schema", name=self.json_schema.name, json_schema=self.json_schema.schema_
+        )
+
+
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's fields first, then Perplexity's search fields. Unknown fields are ignored."""
+class SearchFields(BaseModel):
+    """Perplexity's search fields, shared by /v1/chat/completions and /v1/responses."""
 
     model_config = ConfigDict(extra="ignore")
+
+    search_domain_filter: list[str] | None = Field(
+        None, max_length=20, description='Allow "site.com", deny "-site.com".'
+    )
+    search_recency_filter: Recency | None = None
+    search_after_date_filter: str | None = Field(None, description="Published on or after, %m/%d/%Y.")
+    search_before_date_filter: str | None = Field(None, description="Published on or before, %m/%d/%Y.")
+    return_related_questions: bool = False
+    disable_search: bool = False
+    web_search_options: WebSearchOptions | None = None
+
+    @field_validator("search_after_date_filter", "search_before_date_filter")
+    @classmethod
+    def _date(cls, value: str | None) -> str | None:
+        perplexity_day(value)
+        return value
+
+    @field_validator("search_domain_filter")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not d.strip() or len(d) > 253 for d in value):
+            raise ValueError("domains must be non-empty host names")
+        return value
+
+    def search_options(self) -> dict[str, Any]:
+        """The AskOptions these fields set."""
+        web = self.web_search_options or WebSearchOptions()
+        return {
+            "disable_search": self.disable_search,
+            "filters": SearchFilters(
+                domains=self.search_domain_filter or [],
+                recency=self.search_recency_filter,
+                after=perplexity_day(self.search_after_date_filter),
+                before=perplexity_day(self.search_before_date_filter),
+            ),
+            "search_context_size": web.search_context_size,
+            "search_type": web.search_type,
+            "related_questions": self.return_related_questions,
+        }
+
+
+class ChatCompletionRequest(SearchFields):
+    """OpenAI's fields first, then Perplexity's search fields. Unknown fields are ignored."""
 
     model: str = Field(description='A model id from GET /v1/models, or "answer-engine".')
     messages: list[RequestMessage] = Field(min_length=1, max_length=MAX_HISTORY_MESSAGES)
@@ -70,40 +150,15 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     n: int | None = Field(None, ge=1, le=1, description="Only one choice is supported.")
     stream_options: StreamOptions | None = None
-
-    # -- Perplexity search fields
-    search_domain_filter: list[str] | None = Field(
-        None, max_length=20, description='Allow "site.com", deny "-site.com".'
+    response_format: ResponseFormat | None = Field(
+        None, description="json_schema / json_object: the answer is JSON valid against the schema."
     )
-    search_recency_filter: Recency | None = None
-    search_after_date_filter: str | None = Field(None, description="Published on or after, %m/%d/%Y.")
-    search_before_date_filter: str | None = Field(None, description="Published on or before, %m/%d/%Y.")
-    return_related_questions: bool = False
-    disable_search: bool = False
-    web_search_options: WebSearchOptions | None = None
 
     @field_validator("stop")
     @classmethod
     def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
             raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
-        return value
-
-    @field_validator("search_after_date_filter", "search_before_date_filter")
-    @classmethod
-    def _date(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                datetime.strptime(value, PERPLEXITY_DATE)
-            except ValueError:
-                raise ValueError("expected a date as %m/%d/%Y, e.g. 3/1/2025") from None
-        return value
-
-    @field_validator("search_domain_filter")
-    @classmethod
-    def _domains(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and any(not d.strip() or len(d) > 253 for d in value):
-            raise ValueError("domains must be non-empty host names")
         return value
 
     @field_validator("messages")
@@ -114,9 +169,6 @@ class ChatCompletionRequest(BaseModel):
         return value
 
     def to_ask(self) -> AskRequest:
-        def day(value: str | None) -> date | None:
-            return datetime.strptime(value, PERPLEXITY_DATE).date() if value else None
-
         instructions = "\n".join(
             m.text for m in self.messages if m.role in ("system", "developer") and m.text.strip()
         )
@@ -130,21 +182,13 @@ class ChatCompletionRequest(BaseModel):
             query=self.messages[-1].text,
             history=history,
             options=AskOptions(
-                disable_search=self.disable_search,
-                filters=SearchFilters(
-                    domains=self.search_domain_filter or [],
-                    recency=self.search_recency_filter,
-                    after=day(self.search_after_date_filter),
-                    before=day(self.search_before_date_filter),
-                ),
-                search_context_size=(self.web_search_options or WebSearchOptions()).search_context_size,
-                search_type=(self.web_search_options or WebSearchOptions()).search_type,
-                related_questions=self.return_related_questions,
+                **self.search_options(),
                 max_tokens=self.max_completion_tokens or self.max_tokens,
                 temperature=self.temperature,
                 top_p=self.top_p,
                 stop=stop,
                 instructions=instructions or None,
+                output_format=self.response_format.output_format() if self.response_format else None,
             ),
         )
 

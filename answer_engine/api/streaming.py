@@ -5,6 +5,7 @@
 - metrics for the answer (outcome, stage timings);
 - graceful shutdown: on SIGTERM the answer gets ``server.shutdown_grace_s`` to finish, else it
   ends with an error event;
+- before anything streams, a structured answer's schema checked (``check_output_format``);
 - for streams: a crash after the 200 becomes an in-band error frame, never a dropped connection;
   closing the stream closes the pipeline (fetches and generation stop).
 """
@@ -20,13 +21,28 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from answer_engine.api.drain import until_shutdown
+from answer_engine.api.errors import APIError
 from answer_engine.events import Event
 from answer_engine.pipeline import Pipeline
-from answer_engine.request import AskRequest
+from answer_engine.request import AskRequest, OutputFormat
+from answer_engine.structured import SchemaError, check_schema
 
 log = logging.getLogger(__name__)
 PING_S = 15
 Frame = dict[str, str]
+
+
+def check_output_format(pipeline: Pipeline, fmt: OutputFormat | None, param: str) -> None:
+    """A 400 naming why, before anything streams, for a schema that is malformed or that the
+    configured backend cannot constrain its decoding to."""
+    if fmt is None:
+        return
+    try:
+        check_schema(fmt.schema_for_model)
+    except SchemaError as exc:
+        raise APIError(400, f"{param}: {exc}", param=param, code="invalid_schema") from exc
+    if problem := pipeline.backend.schema_problem(fmt.schema_for_model):
+        raise APIError(400, f"{param}: {problem}", param=param, code="unsupported_schema")
 
 
 def _events(request: Request, pipeline: Pipeline, ask: AskRequest) -> AsyncIterator[Event]:

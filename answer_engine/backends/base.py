@@ -20,6 +20,9 @@ class GenerationParams(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: list[str] = []
+    json_schema: dict[str, Any] | None = Field(
+        None, description="Decode only JSON valid against this schema (see schema_problem)."
+    )
 
 
 class BackendError(Exception):
@@ -46,6 +49,11 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def info(self) -> dict[str, Any]: ...
+
+    def schema_problem(self, schema: dict[str, Any]) -> str | None:
+        """Why this backend cannot constrain its output to ``schema`` (None: it can). Asked before
+        anything streams, so a schema it cannot honour is the caller's 400, not a broken answer."""
+        return f"the {type(self).__name__} cannot constrain its output to a JSON schema"
 
     async def start(self) -> None:
         """Load the model (blocking work in a thread); called once before the first answer."""

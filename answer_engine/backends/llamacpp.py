@@ -47,6 +47,20 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return int(Llama.longest_token_prefix(a, b))
 
 
+def json_grammar(schema: dict[str, Any]) -> Any:
+    """llama.cpp's grammar for JSON valid against ``schema`` (llama-cpp-python's converter, a port
+    of llama.cpp's json_schema_to_grammar); BackendError naming what it cannot express."""
+    import json
+
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    try:
+        gbnf = json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:  # the converter raises plain exceptions for what it does not support
+        raise BackendError(f"llama.cpp cannot turn this schema into a grammar: {exc}") from exc
+    return LlamaGrammar.from_string(gbnf, verbose=False)
+
+
 @dataclass
 class SavedState:
     tokens: list[int]
@@ -158,6 +172,13 @@ class LlamaCppBackend(Backend):
         self.load()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
 
+    def schema_problem(self, schema: dict[str, Any]) -> str | None:
+        try:
+            json_grammar(schema)
+        except BackendError as exc:
+            return str(exc)
+        return None
+
     def info(self) -> dict[str, Any]:
         return {
             "backend": self.name,
@@ -178,6 +199,10 @@ class LlamaCppBackend(Backend):
                 f"prompt of {len(ids)} tokens + max_tokens {params.max_tokens} exceeds n_ctx {self.n_ctx}"
             )
         stop = list(params.stop) + [s for s in (formatted.stop or []) if s]
+        grammar = None
+        if params.json_schema is not None:
+            grammar = json_grammar(params.json_schema)
+            stop = [s for s in (formatted.stop or []) if s]  # JSON text may hold our prose stop strings
         if not self._prefill(ids, cancel):
             return
         it = self._llm.create_completion(
@@ -187,6 +212,7 @@ class LlamaCppBackend(Backend):
             top_p=params.top_p,
             stop=stop,
             stopping_criteria=formatted.stopping_criteria,
+            grammar=grammar,
             stream=True,
         )
         try:

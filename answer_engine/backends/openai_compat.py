@@ -72,6 +72,11 @@ class OpenAIBackend(Backend):
         }
         if params.stop:
             body["stop"] = params.stop[:4]  # OpenAI's own limit
+        if params.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": params.json_schema, "strict": True},
+            }
         usage: dict[str, int] = {}
         chunks: list[str] = []
         try:
@@ -106,6 +111,9 @@ class OpenAIBackend(Backend):
             ) from exc
         except json.JSONDecodeError as exc:
             raise BackendError(f"model server sent a malformed chunk: {exc}") from exc
+
+    def schema_problem(self, schema: dict[str, Any]) -> str | None:
+        return None  # passed on as response_format; the output is validated against it afterwards
 
     def count_prompt_tokens(self, messages: list[ChatMessage]) -> int:
         return sum(approx_tokens(m.content) + 4 for m in messages)

@@ -18,9 +18,11 @@ from answer_engine.prompt import (
     build_messages,
     build_no_search_messages,
     build_related_messages,
+    build_structured_messages,
 )
 from answer_engine.stages.cite import Citer
 from answer_engine.stages.state import RunState, StageError
+from answer_engine.structured import output_problem
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +32,13 @@ RELATED_MAX_TOKENS = 96
 
 def params_for(state: RunState, settings: Settings) -> GenerationParams:
     options, gen = state.request.options, settings.generation
+    structured = options.output_format
     return GenerationParams(
         max_tokens=options.max_tokens or gen.max_tokens,
         temperature=gen.temperature if options.temperature is None else options.temperature,
         top_p=options.top_p or gen.top_p,
-        stop=[*STOP_STRINGS, *options.stop],
+        stop=[*STOP_STRINGS, *options.stop] if structured is None else list(options.stop),
+        json_schema=structured.schema_for_model if structured is not None else None,
     )
 
 
@@ -43,9 +47,21 @@ async def generate(
 ) -> AsyncIterator[DeltaEvent]:
     """Deltas as the answer streams (markers checked by the cite stage). Afterwards ``state.answer``
     holds the cited text and ``state.raw_answer`` what the model wrote.
-    Raises StageError("generate", ...) on a backend failure or timeout."""
+
+    A structured answer (``options.output_format``) is decoded under its schema and passed through
+    as the model wrote it (the cite stage's repairs would edit the JSON), then validated.
+    Raises StageError("generate", ...) on a backend failure or timeout, or output off the schema."""
     request, timings = state.request, state.timings
-    if searched:
+    structured = request.options.output_format
+    if structured is not None:
+        state.messages = build_structured_messages(
+            request.query,
+            state.sources if searched else [],
+            request.history,
+            structured.schema_for_model,
+            instructions=request.options.instructions,
+        )
+    elif searched:
         state.messages = build_messages(
             request.query, state.sources, request.history, instructions=request.options.instructions
         )
@@ -70,7 +86,9 @@ async def generate(
                         t_first = time.perf_counter()
                         timings.ttft_ms = state.ms_since(t)
                     raw.append(piece)
-                    if delta := citer.feed(piece):
+                    if structured is not None:
+                        yield DeltaEvent(text=piece)
+                    elif delta := citer.feed(piece):
                         yield delta
         t_end = time.perf_counter()
     except TimeoutError:
@@ -80,14 +98,18 @@ async def generate(
     except Exception as exc:
         log.exception("generation failed")
         raise StageError("generate", f"generation failed: {type(exc).__name__}: {exc}") from exc
-    if tail := citer.finish():
+    if structured is None and (tail := citer.finish()):
         yield tail
     timings.generation_ms = round((t_end - t) * 1000, 1)
     timings.completion_tokens = await asyncio.to_thread(backend.count_tokens, "".join(raw))
     if t_first is not None and timings.completion_tokens > 1 and t_end > t_first:
         timings.tokens_per_s = round((timings.completion_tokens - 1) / (t_end - t_first), 2)
-    state.answer, state.raw_answer = citer.text, "".join(raw)
-    state.trace["answer"] = citer.text
+    state.raw_answer = "".join(raw)
+    state.answer = citer.text if structured is None else state.raw_answer.strip()
+    state.trace["answer"] = state.answer
+    if structured is not None and (problem := output_problem(state.answer, structured.schema_for_model)):
+        cut = " (cut off at max_tokens)" if timings.completion_tokens >= params.max_tokens else ""
+        raise StageError("generate", f"{problem}{cut}")
 
 
 def parse_related(text: str, *, exclude: str = "") -> list[str]:
