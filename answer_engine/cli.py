@@ -187,6 +187,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from search_adapters.base import SearchError
 
     settings = _settings(args)
+    if args.to == "postgres":
+        return _index_postgres(args, settings)
     try:
         if args.remove:
             if not unregister_source(settings.data_dir, Path(args.remove)):
@@ -205,6 +207,30 @@ def cmd_index(args: argparse.Namespace) -> int:
         )
         for s in info.sources:
             print(f"  {s}")
+    return 0
+
+
+def _index_postgres(args: argparse.Namespace, settings: Any) -> int:
+    """The shared index: only new or changed files re-indexed, in one transaction."""
+    from answer_engine.components import build_embedder, build_pg_writer
+    from search_adapters.base import SearchError
+
+    writer = build_pg_writer(settings, build_embedder(settings))
+    try:
+        if args.remove:
+            report = writer.remove([str(Path(args.remove).resolve())])
+        else:
+            report = writer.sync([Path(p) for p in args.paths])
+    except SearchError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        print(report.model_dump_json())
+    else:
+        print(
+            f"postgres schema {report.schema_name}: {report.added} added, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.removed} removed; wrote {report.pages} pages "
+            f"({report.passages} passages)"
+        )
     return 0
 
 
@@ -293,9 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "index",
         parents=[common],
-        help="add a folder (.html/.md/.txt) or a JSONL {url,title,text} to the local index",
+        help="add a folder (.html/.md/.txt/.pdf) or a JSONL {url,title,text} to the local index, "
+        "or (--to postgres) to the shared index in PostgreSQL",
     )
     p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument(
+        "--to",
+        choices=["local", "postgres"],
+        default="local",
+        help="local: the on-disk index (default); postgres: the shared index at search.postgres_url or "
+        "DATABASE_URL (no PATH: the shipped corpus; only changed files are re-indexed)",
+    )
     p.add_argument("--remove", metavar="PATH", help="stop indexing a registered path")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if nothing changed")
     p.add_argument("--json", action="store_true", help="print the index summary as JSON")
@@ -322,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
         "of the index, and questions on topics no shipped page covers; reports abstention",
     )
     e.add_argument("--no-generate", action="store_true", help="stop after passage selection (retrieval only)")
+    e.add_argument(
+        "--provider",
+        choices=["local", "postgres"],
+        default="local",
+        help="the index searched: local (default), or postgres (the shared index at search.postgres_url, "
+        "written first by `answer-engine index --to postgres`)",
+    )
     e.add_argument(
         "--mode",
         "--search-type",
@@ -370,6 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cli-runs", type=int, default=3, help="--levers: fresh `answer-engine ask` runs timed (0: skip)"
     )
+    p.add_argument(
+        "--postgres",
+        action="store_true",
+        help="only: the shared PostgreSQL index (search.postgres_url or DATABASE_URL) at --scales times "
+        "the shipped corpus beside the on-disk index: search latency, recall, two replicas at once",
+    )
+    p.add_argument("--scales", default="1,10,100", help="--postgres: index sizes, in shipped corpora")
+    p.add_argument("--keep", action="store_true", help="--postgres: keep the benchmark's schemas")
     p.add_argument("--model", help="model name or GGUF path (overrides the config)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", metavar="DIR", help="report folder (default bench/reports/bench-<time>)")

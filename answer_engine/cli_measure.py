@@ -29,6 +29,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 unanswerable=args.unanswerable,
                 sample=args.sample,
                 search_type=args.mode,
+                provider=args.provider,
             )
         elif args.kind == "extraction":
             summary, out = commands.eval_extraction(Path(args.data), report_to=args.report)
@@ -59,6 +60,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from answer_engine.evaluation import webstages
 
         summary, out = asyncio.run(webstages.run(settings, report_to=args.report))
+        print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
+        print(f"report: {out}", file=sys.stderr)
+        return 0
+    if args.postgres:
+        from answer_engine.evaluation import pgscale
+
+        try:
+            scales = sorted({int(x) for x in args.scales.split(",") if x.strip()})
+        except ValueError as exc:
+            raise CommandError("--scales takes numbers like 1,10,100") from exc
+        if not scales or any(not 1 <= s <= 1000 for s in scales):
+            raise CommandError("--scales must be between 1 and 1000")
+        try:
+            summary, out = pgscale.run(
+                settings, Path(args.questions), scales=scales, n=args.n, keep=args.keep, report_to=args.report
+            )
+        except EvalError as exc:
+            raise CommandError(str(exc)) from exc
         print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
         print(f"report: {out}", file=sys.stderr)
         return 0

@@ -10,8 +10,10 @@ from answer_engine.backends import create_backend
 from answer_engine.backends.base import Backend
 from answer_engine.cache import RedisCache, create_cache
 from answer_engine.config import ConfigError, Settings
+from answer_engine.documents import DocumentStore, LocalDocuments, PgDocuments
 from answer_engine.embeddings import Embedder
 from answer_engine.ingest import Ingestor
+from answer_engine.pgindex import PostgresIngestor
 from answer_engine.pipeline import Pipeline
 from answer_engine.stages.read import PageReader
 from answer_engine.stages.search import CachedSearch
@@ -19,6 +21,7 @@ from answer_engine.stages.select import Selector
 from answer_engine.text import terms
 from search_adapters.base import SearchProvider
 from search_adapters.local import LocalIndex
+from search_adapters.postgres import PostgresIndex
 
 WEB_PROVIDERS = ("searxng", "brave", "tavily", "google", "ddgs")
 
@@ -45,6 +48,28 @@ def build_index(ingestor: Ingestor) -> LocalIndex:
     return LocalIndex(ingestor.path, analyzer=terms, refresh=ingestor.ensure)
 
 
+def build_pg_index(settings: Settings) -> PostgresIndex:
+    """The shared index in PostgreSQL (written by ``answer-engine index --to postgres``)."""
+    s = settings.search
+    return PostgresIndex(
+        s.postgres_url,
+        analyzer=terms,
+        schema=s.postgres_schema,
+        pool_size=s.postgres_pool,
+        timeout_s=s.postgres_timeout_s,
+    )
+
+
+def build_pg_writer(settings: Settings, embedder: Embedder | None) -> PostgresIngestor:
+    s = settings.search
+    return PostgresIngestor(
+        s.postgres_url,
+        schema=s.postgres_schema,
+        embedder=embedder,
+        passage_words=settings.retrieval.chunk_words,
+    )
+
+
 @dataclass
 class ProviderStatus:
     name: str
@@ -56,6 +81,7 @@ def _credentials(settings: Settings) -> dict[str, str]:
     """Keys and URLs as configured (config.py also read them from their usual environment names)."""
     s = settings.search
     return {
+        "postgres_url": s.postgres_url,
         "searxng_url": s.searxng_url,
         "brave_api_key": s.brave_api_key,
         "tavily_api_key": s.tavily_api_key,
@@ -69,9 +95,10 @@ def provider_statuses(settings: Settings) -> list[ProviderStatus]:
     chosen = settings.search.providers
     creds = _credentials(settings)
     out = []
-    for name in ("local", *WEB_PROVIDERS):
+    for name in ("local", "postgres", *WEB_PROVIDERS):
         missing = {
             "local": None,
+            "postgres": None if creds["postgres_url"] else "no URL (search.postgres_url or DATABASE_URL)",
             "searxng": None if creds["searxng_url"] else "no URL (search.searxng_url or SEARXNG_URL)",
             "brave": None if creds["brave_api_key"] else "no API key (search.brave_api_key or BRAVE_API_KEY)",
             "tavily": None
@@ -91,15 +118,17 @@ def provider_statuses(settings: Settings) -> list[ProviderStatus]:
         elif missing:
             out.append(ProviderStatus(name, False, missing))
         else:
-            why = {"local": "the local index", "ddgs": "no key needed (DuckDuckGo through ddgs)"}.get(
-                name, "configured"
-            )
+            why = {
+                "local": "the local index",
+                "postgres": f"the shared index in PostgreSQL (schema {settings.search.postgres_schema})",
+                "ddgs": "no key needed (DuckDuckGo through ddgs)",
+            }.get(name, "configured")
             out.append(ProviderStatus(name, True, why))
     return out
 
 
 def build_search(
-    settings: Settings, index: LocalIndex | None, client: Any
+    settings: Settings, index: LocalIndex | PostgresIndex | None, client: Any
 ) -> tuple[SearchProvider, list[str]]:
     """The configured providers as one (fused when several), and the names enabled."""
     from search_adapters.brave import Brave
@@ -119,8 +148,8 @@ def build_search(
         raise ConfigError(f"no search provider is enabled ({reasons})")
     providers: list[SearchProvider] = []
     for name in enabled:
-        if name == "local":
-            assert index is not None
+        if name in ("local", "postgres"):
+            assert index is not None and index.name == name
             providers.append(index)
         elif name == "searxng":
             providers.append(SearXNG(client, creds["searxng_url"], timeout_s=timeout))
@@ -145,7 +174,7 @@ def build_search(
         elif name == "ddgs":
             providers.append(DuckDuckGo(timeout_s=timeout, region=s.ddgs_region))
     if providers == [index]:
-        return index, enabled  # the embedded default: no fusion layer needed
+        return index, enabled  # one index (the embedded default): no fusion layer needed
     return MultiSearch(
         providers,
         deadline_s=s.deadline_s,
@@ -165,7 +194,20 @@ def build_pipeline(
 
     embedder = embedder if embedder is not None else build_embedder(settings)
     uses_local = "local" in settings.search.providers
-    index = build_index(build_ingestor(settings, embedder)) if uses_local else None
+    uses_pg = "postgres" in settings.search.providers
+    if uses_local and uses_pg:
+        # one passage store per pipeline (passage ids are the store's own); put the shipped corpus
+        # into PostgreSQL too: `answer-engine index --to postgres`
+        raise ConfigError("search.providers: use either local or postgres, not both")
+    index: LocalIndex | PostgresIndex | None = None
+    documents: DocumentStore | None = None
+    if uses_local:
+        ingestor = build_ingestor(settings, embedder)
+        index = build_index(ingestor)
+        documents = LocalDocuments(ingestor)
+    elif uses_pg and settings.search.postgres_url:
+        index = build_pg_index(settings)
+        documents = PgDocuments(build_pg_writer(settings, embedder))
     web = any(p in settings.search.providers for p in WEB_PROVIDERS)
     closers: list[Any] = []
     api_client = None
@@ -192,6 +234,13 @@ def build_pipeline(
             per_host=f.per_host,
         )
         closers.append(fetcher.aclose)
+    if isinstance(index, PostgresIndex):
+        pg = index
+
+        async def close_pg() -> None:
+            pg.close()
+
+        closers.append(close_pg)
     cache = create_cache(settings.redis_url, max_items=settings.fetch.cache_pages)
     if isinstance(cache, RedisCache):
         closers.append(cache.aclose)
@@ -207,4 +256,5 @@ def build_pipeline(
         selector=selector,
         backend=backend or create_backend(settings),
         closers=closers,
+        documents=documents,
     )

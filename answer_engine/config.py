@@ -40,6 +40,10 @@ class ServerSettings(BaseModel):
     max_history_messages: int = Field(MAX_HISTORY_MESSAGES, ge=0, le=MAX_HISTORY_MESSAGES)
     max_message_chars: int = Field(MAX_MESSAGE_CHARS, ge=1, le=MAX_MESSAGE_CHARS)
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    uploads: bool = Field(True, description="POST /v1/documents may add files and URLs to the index.")
+    max_upload_bytes: int = Field(
+        10_000_000, ge=1024, description="The body limit of POST /v1/documents (a file, or a page read)."
+    )
     max_in_flight: int = Field(
         4, ge=1, description="Answers generating or queued for the model; more get a 503."
     )
@@ -67,7 +71,7 @@ class ServerSettings(BaseModel):
     web_dir: Path = REPO_ROOT / "web"
 
 
-ProviderName = Literal["local", "searxng", "brave", "tavily", "google", "ddgs"]
+ProviderName = Literal["local", "postgres", "searxng", "brave", "tavily", "google", "ddgs"]
 
 
 class SearchSettings(BaseModel):
@@ -90,6 +94,12 @@ class SearchSettings(BaseModel):
     google_cx: str = ""
     google_base_url: str = "https://www.googleapis.com"
     ddgs_region: str = "us-en"
+    # The shared index in PostgreSQL (providers = ["postgres"]): written by `answer-engine index --to
+    # postgres`, read by every replica. The URL may also come from DATABASE_URL.
+    postgres_url: str = ""
+    postgres_schema: str = Field("answer_engine", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    postgres_pool: int = Field(4, ge=1, le=64, description="Connections per replica.")
+    postgres_timeout_s: float = Field(5.0, gt=0, description="Per query, and to get a connection.")
 
 
 class FetchSettings(BaseModel):
@@ -220,6 +230,7 @@ class PlanSettings(BaseModel):
 # the file or as AE_SECTION__KEY wins. This module is the only one that reads the environment.
 USUAL_ENV_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("search", "searxng_url"): ("SEARXNG_URL",),
+    ("search", "postgres_url"): ("DATABASE_URL",),
     ("search", "brave_api_key"): ("BRAVE_API_KEY",),
     ("search", "tavily_api_key"): ("TAVILY_API_KEY",),
     ("search", "google_api_key"): ("GOOGLE_API_KEY",),

@@ -4,7 +4,7 @@ with the one chunker (``passages.chunk_text``), embed them, and write it all onc
 
 Sources of pages:
 - the shipped corpus (48 Wikipedia articles rendered as HTML, answer_engine/corpus/wikipedia);
-- folders a user registers with ``answer-engine index PATH`` (.html/.htm/.md/.txt files);
+- folders a user registers with ``answer-engine index PATH`` (.html/.htm/.md/.txt/.pdf files);
 - JSONL files of {"url", "title", "text"} registered the same way;
 - folders with a ``manifest.jsonl`` of {"url", "title", "file"}, like the shipped corpus.
 
@@ -43,7 +43,13 @@ from search_adapters.textutil import bm25s
 log = logging.getLogger(__name__)
 
 SHIPPED_CORPUS = Path(__file__).resolve().parent / "corpus" / "wikipedia"
-FILE_TYPES = {".html": "text/html", ".htm": "text/html", ".md": "text/markdown", ".txt": "text/plain"}
+FILE_TYPES = {
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".md": "text/markdown",
+    ".txt": "text/plain",
+    ".pdf": "application/pdf",
+}
 DEFAULT_PASSAGE_WORDS = 90  # retrieval.chunk_words
 
 
@@ -131,15 +137,17 @@ def fingerprint(sources: list[Path], passage_words: int) -> str:
 
 
 def pages_from_source(source: Path) -> Iterator[SourcePage]:
-    """The pages of a source. A folder with a ``manifest.jsonl`` of {"url", "title", "file"} (the
-    shipped corpus, or a copy of it) is read by its manifest, so its pages keep their real URLs."""
+    """The pages of a source. A folder with a ``manifest.jsonl`` of {"url", "title", "file"} and
+    optionally "content_type" (the shipped corpus, or a copy of it; the uploads folder) is read by its
+    manifest, so its pages keep their real URLs."""
     if source.is_dir() and (source / "manifest.jsonl").is_file():
         for line in (source / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
             yield SourcePage(
                 url=entry["url"],
                 title=entry["title"],
-                content_type="text/html",
+                # the media type alone: the shipped manifest says "text/html; charset=utf-8"
+                content_type=str(entry.get("content_type") or "text/html").split(";")[0].strip(),
                 path=str(source / entry["file"]),
             )
         return
@@ -178,6 +186,14 @@ def read_source_page(page: SourcePage) -> FetchedPage:
         raw = Path(page.path).read_bytes()
     except OSError as exc:
         raise ExtractionError(f"{page.url}: {exc.strerror or exc}") from exc
+    if page.content_type == "application/pdf":
+        from answer_engine.fetch import FetchError
+        from answer_engine.webfetch import pdf_text
+
+        try:
+            return FetchedPage(url=page.url, content_type="text/plain", text=pdf_text(raw))
+        except FetchError as exc:
+            raise ExtractionError(f"{page.url}: {exc}") from exc
     return FetchedPage(
         url=page.url, content_type=page.content_type, text=raw.decode("utf-8", errors="replace")
     )
@@ -248,6 +264,37 @@ class Ingestor:
         except ValueError:
             return {}  # unreadable: rebuild
 
+    def _previous_embeddings(self) -> dict[str, Any]:
+        """The current build's embeddings by their input text, so a rebuild (a document added or
+        removed) embeds only the passages that are new."""
+        import numpy as np
+
+        meta = self._stored_meta()
+        if not meta.get("embedded") or meta.get("passage_words") != self.passage_words:
+            return {}
+        try:
+            with (self.path / local.PAGES).open(encoding="utf-8") as fh:
+                titles = [json.loads(line)["title"] for line in fh]
+            with (self.path / local.PASSAGES).open(encoding="utf-8") as fh:
+                rows = [json.loads(line) for line in fh]
+            matrix = np.load(self.path / local.EMBEDDINGS)
+        except (OSError, ValueError, KeyError):
+            return {}
+        if len(matrix) != len(rows):
+            return {}
+        return {passage_input(titles[r["page"]], r["text"]): matrix[i] for i, r in enumerate(rows)}
+
+    def _embed(self, inputs: list[str]) -> Any:
+        import numpy as np
+
+        assert self.embedder is not None
+        known = self._previous_embeddings()
+        new = [t for t in dict.fromkeys(inputs) if t not in known]
+        log.info("embedding %d passages (%d kept from the previous build)", len(new), len(inputs) - len(new))
+        if new:
+            known.update(zip(new, self.embedder.encode(new)))
+        return np.stack([np.asarray(known[t], dtype=np.float32) for t in inputs])
+
     def _build(self, sources: list[Path], fp: str) -> None:
         log.info("building the local index from %d source(s)", len(sources))
         pages: list[StoredPage] = []
@@ -278,9 +325,8 @@ class Ingestor:
             if self.embedder is not None:
                 import numpy as np
 
-                log.info("embedding %d passages", len(rows))
                 inputs = [passage_input(pages[r["page"]].title, r["text"]) for r in rows]
-                np.save(tmp / local.EMBEDDINGS, self.embedder.encode(inputs))
+                np.save(tmp / local.EMBEDDINGS, self._embed(inputs))
             with (tmp / local.PAGES).open("w", encoding="utf-8") as fh:
                 fh.writelines(page.model_dump_json() + "\n" for page in pages)
             with (tmp / local.PASSAGES).open("w", encoding="utf-8") as fh:

@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 from answer_engine.backends.base import Backend
 from answer_engine.backends.holder import BackendHolder
+from answer_engine.cache import Cache
 from answer_engine.config import Settings
+from answer_engine.documents import DocumentStore
 from answer_engine.events import (
     CitationsEvent,
     DeltaEvent,
@@ -61,8 +63,10 @@ class Pipeline:
         selector: Selector,
         backend: Backend | BackendHolder,
         closers: list[Callable[[], Awaitable[Any]]] | None = None,
+        documents: DocumentStore | None = None,
     ) -> None:
         self.settings = settings
+        self.documents = documents  # where /v1/documents adds files (the index the search reads)
         self.search = search
         self.reader = reader
         self.selector = selector
@@ -77,6 +81,11 @@ class Pipeline:
     def backend(self) -> Backend:
         """The backend new answers go to."""
         return self.backends.current
+
+    @property
+    def cache(self) -> Cache:
+        """The engine's cache (pages, searches, stored responses): Redis when REDIS_URL is set."""
+        return self.reader.cache
 
     def validate(self, request: AskRequest) -> AskRequest:
         """The request within the configured limits; RequestError otherwise (before anything streams)."""
@@ -144,6 +153,10 @@ class Pipeline:
         When the engine answers itself (nothing found, nothing on topic) it yields that whole answer
         (``state.settled``)."""
         request, cfg = state.request, self.settings.plan
+        # A structured answer must be JSON of the caller's schema: the engine's own prose abstentions
+        # would not be, so the model answers it even from no or off-topic sources (its prompt says to
+        # leave what the sources do not state empty).
+        structured = request.options.output_format is not None
         use = plan.PlanUse()
         async with self.backends.lease() as backend:
             planner = backend if backend.judges else None
@@ -154,7 +167,7 @@ class Pipeline:
                 request.options.search_type or cfg.search_type, state.query, can_plan=planner is not None
             )
             yield StatusEvent(stage="search", message=f"Searching for: {state.query}")
-            if not await searching.search(self.search, state, self.settings.search):
+            if not await searching.search(self.search, state, self.settings.search) and not structured:
                 use.add_to(state.timings)
                 filtered = request.options.filters.active
                 message = NO_FILTERED_SOURCES_ANSWER if filtered else NO_SOURCES_ANSWER
@@ -170,7 +183,7 @@ class Pipeline:
                         yield event
         use.add_to(state.timings)
         yield SourcesEvent(sources=[source_card(s) for s in state.sources])
-        if self.selector.off_topic(state):
+        if not structured and self.selector.off_topic(state):
             async for event in self._without_model(state, verifying.not_covered(state.sources)):
                 yield event
 
@@ -234,13 +247,24 @@ class Pipeline:
             ) as gen:
                 async for event in gen:
                     yield event
-            if searched and state.sources and self.settings.verify.enabled and backend.judges:
+            structured = state.request.options.output_format is not None
+            if (
+                searched
+                and state.sources
+                and self.settings.verify.enabled
+                and backend.judges
+                and not structured
+            ):
                 yield StatusEvent(stage="verify", message="Checking the answer against the sources")
                 citations = await verifying.verify(state, backend, self.settings.verify)
             else:
                 citations = verifying.citations_event(state.answer, [], {s.n: s for s in state.sources}, None)
             yield citations
-            related = await generating.related_questions(state, backend, citations.answer, self.settings)
+            related = (
+                []
+                if structured
+                else await generating.related_questions(state, backend, citations.answer, self.settings)
+            )
         yield RelatedEvent(questions=related)
         state.finish()
         t = state.timings

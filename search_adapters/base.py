@@ -52,6 +52,12 @@ class SearchProvider(Protocol):
         thread). Called once when the service starts; a provider may also do it lazily."""
         return None
 
+    async def generation(self) -> str:
+        """What changes whenever the content searched changes (an index rebuilt, a document added or
+        deleted): part of the search cache's key, so no cached result outlives what it points at.
+        Web providers: "" (their results age out of the cache by its TTL)."""
+        return ""
+
     async def search(
         self, query: str, *, max_results: int, filters: SearchFilters | None = None
     ) -> list[SearchResult]:

@@ -135,6 +135,9 @@ class MultiSearch(SearchProvider):
         }
         self.last_errors: dict[str, str] = {}
 
+    async def generation(self) -> str:
+        return "|".join(await asyncio.gather(*(p.generation() for p in self.providers)))
+
     def prepare(self) -> None:
         for p in self.providers:
             p.prepare()

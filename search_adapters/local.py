@@ -151,6 +151,10 @@ class LocalIndex(SearchProvider, PassageStore):
     ) -> list[SearchResult]:
         return await asyncio.to_thread(self.search_sync, query, max_results)
 
+    async def generation(self) -> str:
+        await asyncio.to_thread(self.prepare)  # re-indexes first if a source changed
+        return f"local:{self._loaded}"
+
     # -- PassageStore
 
     def page_passages(self, url: str) -> list[IndexedPassage] | None:

@@ -343,3 +343,34 @@ def fake_tensorrt_llm(monkeypatch: pytest.MonkeyPatch) -> Any:
     yield tensorrt_llm
     for name in [m for m in sys.modules if m == "tensorrt_llm" or m.startswith("tensorrt_llm.")]:
         sys.modules.pop(name, None)
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+POSTGRES_URL = os.environ.get("AE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> str:
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
+    except psycopg.Error as exc:
+        pytest.skip(
+            f"LOUD SKIP: no PostgreSQL at {POSTGRES_URL} (CI and every machine should have one): {exc}"
+        )
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def pg_schema(pg_url: str):
+    """A schema of its own for one test, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"ae_test_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

@@ -31,7 +31,11 @@ function newId() { return (crypto.randomUUID ? crypto.randomUUID() : String(Date
 
 // ------------------------------------------------------------------ rendering
 
-function domain(url) { try { return new URL(url).hostname.replace(/^www\./, ""); } catch { return url; } }
+function domain(url) {
+  // a document added in the library is cited as upload://<id>/<file name>: show the file name
+  if (url.startsWith("upload://")) return `uploaded · ${decodeURIComponent(url.split("/").pop())}`;
+  try { return new URL(url).hostname.replace(/^www\./, ""); } catch { return url; }
+}
 
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   if (node.tagName === "A" && node.getAttribute("href") && !node.getAttribute("href").startsWith("#")) {
@@ -359,6 +363,71 @@ $("thread").addEventListener("click", async (e) => {
     catch { copy.textContent = "Copy failed"; }
     setTimeout(() => { copy.textContent = "Copy answer"; }, 1500);
   }
+});
+
+// ------------------------------------------------------------------ library (POST/GET/DELETE /v1/documents)
+
+function libraryStatus(text, isError = false) {
+  const s = $("library-status"); s.textContent = text; s.classList.toggle("error", isError);
+}
+async function apiError(resp) {
+  try { return (await resp.json()).error.message; } catch { return `HTTP ${resp.status}`; }
+}
+function renderDocuments(docs) {
+  const list = $("documents");
+  list.replaceChildren();
+  if (!docs.length) {
+    const li = document.createElement("li"); li.className = "empty"; li.textContent = "No documents added yet.";
+    list.appendChild(li);
+  }
+  for (const d of docs) {
+    const li = document.createElement("li"); li.className = "document"; li.dataset.id = d.id;
+    const title = document.createElement("span"); title.className = "title"; title.textContent = d.title;
+    const meta = document.createElement("span"); meta.className = "meta";
+    meta.textContent = `${d.filename || domain(d.url)} · ${Math.max(1, Math.round(d.bytes / 1024))} KB`;
+    const del = document.createElement("button"); del.type = "button"; del.className = "delete-doc";
+    del.textContent = "Delete"; del.setAttribute("aria-label", `Delete ${d.title}`);
+    li.append(title, meta, del);
+    list.appendChild(li);
+  }
+}
+async function loadDocuments() {
+  const resp = await fetch("/v1/documents");
+  if (!resp.ok) { libraryStatus(await apiError(resp), true); return; }
+  renderDocuments((await resp.json()).data);
+}
+async function addDocument(request, what) {
+  libraryStatus(`Adding ${what}…`);
+  const resp = await fetch("/v1/documents", request);
+  if (!resp.ok) { libraryStatus(`Could not add ${what}: ${await apiError(resp)}`, true); return false; }
+  const doc = await resp.json();
+  libraryStatus(`Added “${doc.title}”.`);
+  await loadDocuments();
+  return true;
+}
+
+$("open-library").addEventListener("click", () => { $("library").showModal(); libraryStatus(""); loadDocuments(); });
+$("close-library").addEventListener("click", () => $("library").close());
+$("upload-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const file = $("upload-file").files[0];
+  if (!file) return;
+  const body = new FormData(); body.append("file", file);
+  if (await addDocument({ method: "POST", body }, file.name)) $("upload-form").reset();
+});
+$("url-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const url = $("upload-url").value.trim();
+  const request = { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ url }) };
+  if (await addDocument(request, url)) $("url-form").reset();
+});
+$("documents").addEventListener("click", async (e) => {
+  const del = e.target.closest("button.delete-doc");
+  if (!del) return;
+  const id = del.closest("li").dataset.id;
+  const resp = await fetch(`/v1/documents/${encodeURIComponent(id)}`, { method: "DELETE" });
+  if (!resp.ok) { libraryStatus(await apiError(resp), true); return; }
+  libraryStatus("Deleted."); loadDocuments();
 });
 
 renderThread();

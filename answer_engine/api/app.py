@@ -1,6 +1,7 @@
 """The FastAPI service, assembled from its routers: the native SSE API (``native``), the
-OpenAI/Perplexity-compatible API (``openai_compat``), operations (``ops``: /health, /metrics),
-the admin API (``admin``: /admin/reload), and the web UI at /."""
+OpenAI/Perplexity-compatible API (``openai_compat``, ``responses``: /v1/responses), Perplexity's
+Search API (``search_api``: /search), the document library (``documents``: /v1/documents),
+operations (``ops``: /health, /metrics), the admin API (``admin``: /admin/reload), and the web UI at /."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from answer_engine import __version__
-from answer_engine.api import admin, errors, middleware, native, openai_compat, ops
+from answer_engine.api import (
+    admin,
+    documents,
+    errors,
+    middleware,
+    native,
+    openai_compat,
+    ops,
+    responses,
+    search_api,
+)
 from answer_engine.api.limits import Backpressure
 from answer_engine.api.metrics import Metrics
 from answer_engine.config import Settings, load_settings
@@ -56,7 +67,15 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     app.state.metrics = Metrics(app.state.backpressure, lambda: app.state.pipeline)
     errors.install(app)
     middleware.install(app, settings)
-    for router in (ops.router, native.router, admin.router, openai_compat.router):
+    for router in (
+        ops.router,
+        native.router,
+        admin.router,
+        openai_compat.router,
+        responses.router,
+        search_api.router,
+        documents.router,
+    ):
         app.include_router(router)
     if settings.server.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.server.web_dir, html=True), name="web")

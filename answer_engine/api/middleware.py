@@ -76,7 +76,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Next) -> Response:
         """Refuse bodies over the limit before reading them (Content-Length) or while reading them."""
-        limit = settings.server.max_body_bytes
+        uploading = request.url.path == "/v1/documents"
+        limit = settings.server.max_upload_bytes if uploading else settings.server.max_body_bytes
         too_large = f"request body is larger than {limit} bytes"
         length = request.headers.get("content-length")
         if length is not None:

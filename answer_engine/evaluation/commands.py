@@ -26,6 +26,7 @@ def eval_qa(
     unanswerable: bool = False,
     sample: int | None = None,
     search_type: SearchType | None = None,
+    provider: str = "local",
 ) -> tuple[dict[str, Any], Path]:
     if unanswerable:
         try:
@@ -42,7 +43,13 @@ def eval_qa(
     gold = honest.gold_paragraphs(questions_file)
     summary, records = asyncio.run(
         qa.evaluate(
-            settings, questions, generate=generate, progress=progress, gold=gold, search_type=search_type
+            settings,
+            questions,
+            generate=generate,
+            progress=progress,
+            gold=gold,
+            search_type=search_type,
+            provider=provider,
         )
     )
     out = report.report_dir("eval-qa", report_to)
@@ -57,6 +64,7 @@ def eval_qa(
         "min_relevance": settings.retrieval.min_relevance,
         "search_type": search_type or settings.plan.search_type,
         "plan": settings.plan.model_dump(),
+        "provider": provider,
     }
     report.write_json(out / "summary.json", {**summary, "config": meta})
     report.write_jsonl(out / "questions.jsonl", records)

@@ -127,6 +127,7 @@ async def evaluate(
     progress: bool = True,
     gold: dict[tuple[str, int], str] | None = None,
     search_type: SearchType | None = None,
+    provider: str = "local",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run every question; return (summary with the documented keys, per-question records).
 
@@ -143,8 +144,12 @@ async def evaluate(
         if generate and backend is None:  # before the data dir changes: the model lives in the real one
             backend = create_backend(settings)
         settings = settings.model_copy(deep=True)
-        settings.search.providers = ["local"]  # eval measures the local index
+        settings.search.providers = [provider]  # eval measures one index: local, or the shared postgres
         left_out = {q["left_out"] for q in questions if q.get("left_out")}
+        if provider != "local" and (left_out or any("context" in q for q in questions)):
+            raise EvalError(
+                "this question set indexes its own corpus privately: measure it with --provider local"
+            )
         if any("context" in q for q in questions) or left_out:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ae-eval-")))
             settings.data_dir = tmp / "data"

@@ -34,11 +34,15 @@ class CachedSearch(SearchProvider):
     def prepare(self) -> None:
         self.inner.prepare()
 
+    async def generation(self) -> str:
+        return await self.inner.generation()
+
     async def search(
         self, query: str, *, max_results: int, filters: SearchFilters | None = None
     ) -> list[SearchResult]:
         filters = filters or SearchFilters()
-        key = cache_key(self.names, query, max_results, filters.model_dump(mode="json"))
+        generation = await self.inner.generation()  # a changed index is a new key: no stale hits
+        key = cache_key(self.names, generation, query, max_results, filters.model_dump(mode="json"))
         raw = await self.cache.get("search", key)
         if raw is not None:
             try:

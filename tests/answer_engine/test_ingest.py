@@ -202,3 +202,10 @@ def test_embeddings_are_stored_by_passage_id_and_serve_callers_without_them(tmp_
         data, include_default_corpus=False, embedder=CountingEmbedder()
     ).ensure()  # still embedded: no rebuild
     assert CountingEmbedder.calls == 1
+
+
+def test_manifest_content_type_with_parameters_is_still_html(shared_data_dir):
+    """The shipped manifest says "text/html; charset=utf-8": its pages are extracted as HTML, so no
+    passage holds markup (a manifest's content_type used to be taken whole, and the pages as text)."""
+    rows = (shared_data_dir / "index" / "local" / "passages.jsonl").read_text(encoding="utf-8")
+    assert "<p>" not in rows and "</a>" not in rows and "Nobel Prize" in rows

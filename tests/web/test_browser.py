@@ -293,3 +293,42 @@ def test_search_mode_toggle_and_the_steps_as_they_happen(settings, serve, fake_b
     page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
     assert page.locator(".turn .steps summary").inner_text().startswith("Fast search: 1 search,")
     assert len(backend.plan_prompts) == 2
+
+
+def test_library_upload_then_an_answer_cites_it(settings, serve, fake_backend_cls, page, tmp_path):
+    note = tmp_path / "zephyr-notes.md"
+    note.write_text(
+        "# Project Zephyr\n\nProject Zephyr is the internal codename for the Bluebird weather balloon. "
+        "It was launched from Tromsø in March 2026.\n",
+        encoding="utf-8",
+    )
+    backend = fake_backend_cls(
+        ["Project Zephyr is the internal codename for the Bluebird weather balloon [1]."]
+    )
+    page.goto(start(settings, serve, backend))
+    page.click("#open-library")
+    page.wait_for_selector("#documents .empty")
+    page.set_input_files("#upload-file", str(note))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#library-status:has-text('Added')", timeout=30000)
+    assert page.locator("#documents .document .title").all_inner_texts() == ["Project Zephyr"]
+    shot(page, "10-library")
+    page.click("#close-library")
+
+    ask(page, "What is Project Zephyr the codename for?")
+    page.wait_for_selector("#status:has-text('Answer complete.')", timeout=20000)
+    card = page.locator(".turn .source-card").first
+    assert "Project Zephyr" in card.inner_text() and "uploaded · zephyr-notes.md" in card.inner_text()
+    assert page.locator(".turn sup.cite a").first.inner_text() == "[1]"
+    assert "Bluebird" in page.locator(".turn .answer").inner_text()
+    shot(page, "11-answer-cites-upload")
+
+    # a wrong file type is refused with the server's reason, and deleting empties the library
+    page.click("#open-library")
+    bad = tmp_path / "tool.exe"
+    bad.write_bytes(b"MZ\x90\x00")
+    page.set_input_files("#upload-file", str(bad))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#library-status.error:has-text('unsupported file type')")
+    page.click("#documents .delete-doc")
+    page.wait_for_selector("#documents .empty")
