@@ -16,10 +16,12 @@ Layout, in one schema (``search.postgres_schema``):
 - ``term_stats``: document frequency of every term, refreshed in the writer's transaction.
 
 A query: PostgreSQL's full-text search finds the candidates (an OR of the query's terms, its most
-common ones left out, ranked by ``ts_rank_cd``), then the candidates are scored by BM25 with the
-corpus-wide document frequencies from ``term_stats``, and pages ranked by their best passage, as
-the on-disk index ranks them. The result pages' passages and embeddings come back in the same
-round trip and serve the engine's ``PassageStore`` calls without another query.
+common ones left out, and on a large corpus only its rarest ones up to ``MAX_MATCHES`` passages,
+ranked by ``ts_rank_cd``), then the candidates are scored by BM25 with the
+corpus-wide document frequencies from ``term_stats`` and the term frequencies their tsvectors'
+positions give, and pages are ranked by their best passage, as the on-disk index ranks them. The
+result pages' passages and embeddings come back in one more query (binary, so embeddings cross as
+bytes) and serve the engine's ``PassageStore`` calls without another.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ CANDIDATES = 256  # passages PostgreSQL ranks for us to score
 MAX_QUERY_TERMS = 16
 COMMON_SHARE = 0.05  # a query term in more passages than this share is left out of the candidate search...
 MIN_QUERY_TERMS = 3  # ... unless fewer than this many would be left
+# PostgreSQL ranks every passage matching one of the candidate terms: on a large corpus the rarest
+# terms are kept only while the passages they match (by term_stats) stay under this many
+MAX_MATCHES = 20_000
 BM25_K1, BM25_B = 1.5, 0.75
 CACHED_PAGES = 512  # result pages whose passages stay in memory for the PassageStore calls
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -181,11 +186,15 @@ class PostgresIndex(SearchProvider, PassageStore):
                 self._pool.close()
                 self._pool = None
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _query(
+        self, sql: str, params: tuple[Any, ...] = (), *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Rows of one query. ``binary``: results in PostgreSQL's binary format (embeddings cross as
+        their bytes, not as hex text twice their size)."""
         self.prepare()
         try:
             with self._pool.connection() as conn:
-                return conn.execute(sql, params).fetchall()
+                return conn.execute(sql, params, binary=binary).fetchall()
         except SearchError:
             raise
         except Exception as exc:
@@ -213,54 +222,66 @@ class PostgresIndex(SearchProvider, PassageStore):
         rare = [w for w in present if df[w] <= COMMON_SHARE * n_passages]
         if len(rare) < MIN_QUERY_TERMS:
             rare = sorted(present, key=lambda w: df[w])[:MIN_QUERY_TERMS]
+        kept, matches = [], 0
+        for w in sorted(rare, key=lambda w: df[w]):
+            if kept and matches + df[w] > MAX_MATCHES:
+                break
+            kept.append(w)
+            matches += df[w]
+        rare = kept
         tsquery = " | ".join(f"'{w}'" for w in rare)
+        # the candidates' term frequencies come from their tsvectors (a lexeme's positions), so no
+        # passage text crosses the wire or is tokenised again here
         rows = self._query(
-            f"SELECT p.id, p.page_id, p.body, g.title FROM {q}.passages p "
-            f"JOIN {q}.pages g ON g.id = p.page_id "
-            f"WHERE p.terms @@ %s::tsquery ORDER BY ts_rank_cd(p.terms, %s::tsquery) DESC LIMIT {CANDIDATES}",
-            (tsquery, tsquery),
+            f"WITH c AS (SELECT id, page_id, n_terms, terms FROM {q}.passages WHERE terms @@ %s::tsquery "
+            f"ORDER BY ts_rank_cd(terms, %s::tsquery) DESC, id LIMIT {CANDIDATES}) "
+            "SELECT c.id, c.page_id, c.n_terms, u.lexeme, array_length(u.positions, 1) "
+            "FROM c, unnest(c.terms) u WHERE u.lexeme = ANY(%s)",
+            (tsquery, tsquery, present),
         )
         idf = {w: math.log(1 + (n_passages - df[w] + 0.5) / (df[w] + 0.5)) for w in present}
-        best: dict[int, tuple[float, int, str]] = {}  # page -> (best passage score, passage id, its text)
-        for pid, page, body, title in rows:
-            counts: dict[str, int] = {}
-            doc = self.analyzer(f"{title}\n{body}")
-            for w in doc:
-                counts[w] = counts.get(w, 0) + 1
-            norm = BM25_K1 * (1 - BM25_B + BM25_B * len(doc) / avg_terms)
-            score = sum(
-                idf[w] * counts[w] * (BM25_K1 + 1) / (counts[w] + norm) for w in present if w in counts
-            )
-            if score > 0 and (page not in best or score > best[page][0]):
-                best[page] = (score, pid, body)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:max_results]
+        scores: dict[int, float] = {}
+        page_of: dict[int, int] = {}
+        for pid, page, n_terms, word, tf in rows:
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * n_terms / avg_terms)
+            scores[pid] = scores.get(pid, 0.0) + idf[word] * tf * (BM25_K1 + 1) / (tf + norm)
+            page_of[pid] = page
+        best: dict[int, tuple[float, int]] = {}  # page -> (its best passage's score, that passage)
+        for pid, score in scores.items():
+            page = page_of[pid]
+            if score > 0 and (
+                page not in best or score > best[page][0] or (score == best[page][0] and pid < best[page][1])
+            ):
+                best[page] = (score, pid)
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:max_results]
         if not ranked:
             return []
-        pages = self._load_pages([page for page, _ in ranked])
-        out = []
-        for page, (score, _pid, body) in ranked:
-            url, title, date = pages[page]
-            out.append(
-                SearchResult(
-                    url=url,
-                    title=title,
-                    date=date,
-                    snippet=truncate_words(body, SNIPPET_CHARS),
-                    provider=self.name,
-                    score=round(score, 4),
-                )
+        pages, bodies = self._load_pages([page for page, _ in ranked])
+        return [
+            SearchResult(
+                url=pages[page][0],
+                title=pages[page][1],
+                date=pages[page][2],
+                snippet=truncate_words(bodies[pid], SNIPPET_CHARS),
+                provider=self.name,
+                score=round(score, 4),
             )
-        return out
+            for page, (score, pid) in ranked
+        ]
 
-    def _load_pages(self, page_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
-        """Url/title/date of these pages, and all their passages and embeddings into the cache."""
+    def _load_pages(
+        self, page_ids: list[int]
+    ) -> tuple[dict[int, tuple[str, str, str | None]], dict[int, str]]:
+        """Url/title/date of these pages and their passages' texts by id; all their passages and
+        embeddings go into the cache the PassageStore calls read."""
         q = self.q
         rows = self._query(
             f"SELECT g.id, g.url, g.title, g.date, p.id, p.ord, p.body, p.embedding FROM {q}.pages g "
             f"JOIN {q}.passages p ON p.page_id = g.id WHERE g.id = ANY(%s) ORDER BY g.id, p.ord",
             (page_ids,),
+            binary=True,
         )
-        return self._remember(rows)
+        return self._remember(rows), {r[4]: r[6] for r in rows}
 
     def _remember(self, rows: list[tuple[Any, ...]]) -> dict[int, tuple[str, str, str | None]]:
         import numpy as np

@@ -7,7 +7,8 @@ marker, beside our ``citations``, ``search_results``, ``answer_support`` and ``a
 The stream is OpenAI's event sequence: ``response.created``, ``response.in_progress``,
 ``response.output_item.added``, ``response.content_part.added``, ``response.output_text.delta``*,
 ``response.output_text.annotation.added``*, ``response.output_text.done``, ``response.content_part.done``,
-``response.output_item.done``, ``response.completed`` (or ``response.failed``). As on the chat
+``response.output_item.done``, ``response.completed`` (``response.incomplete`` when cut off at
+``max_output_tokens``; ``response.failed`` on an error). As on the chat
 stream, the deltas are what the model wrote and ``output_text.done`` carries the verified final text.
 
 ``previous_response_id`` continues a thread: unless ``store`` is false, a response's turns (its
@@ -18,6 +19,7 @@ in-process otherwise) and prepended to the next request's input.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -340,7 +342,7 @@ async def create_response(body: ResponsesRequest, request: Request) -> Any:
         await keep(pipeline, built, got)
         return JSONResponse(built.response("completed", got))
 
-    seq = iter(range(1 << 62))
+    seq = itertools.count()
 
     def frame(kind: str, **fields: Any) -> dict[str, str]:
         return {
@@ -392,7 +394,9 @@ async def create_response(body: ResponsesRequest, request: Request) -> Any:
                 )
                 yield frame("response.output_item.done", output_index=0, item=final["output"][0])
                 await keep(pipeline, built, got)
-                yield frame("response.completed", response=final)
+                # cut off at max_output_tokens: OpenAI ends such a stream with response.incomplete
+                last = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+                yield frame(last, response=final)
             elif event.type == EventType.ERROR:
                 error = {"code": "server_error", "message": f"{event.stage}: {event.message}"}
                 yield frame("response.failed", response=built.response("failed", error=error))

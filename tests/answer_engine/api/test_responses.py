@@ -146,3 +146,15 @@ def test_failure_mid_stream_is_response_failed(settings, serve, fake_backend_cls
 def test_in_openapi(base_url):
     spec = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
     assert "/v1/responses" in spec["paths"] and "/search" in spec["paths"]
+
+
+def test_cut_off_at_max_output_tokens_is_incomplete(settings, serve, fake_backend_cls):
+    backend = fake_backend_cls(["one two three four five six seven eight"])
+    url = serve(create_app(settings, pipeline=build_pipeline(settings, backend=backend)))
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=30)
+    r = client.responses.create(model="answer-engine", input=QUESTION, max_output_tokens=4)
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
+    events = list(
+        client.responses.create(model="answer-engine", input=QUESTION, max_output_tokens=4, stream=True)
+    )
+    assert events[-1].type == "response.incomplete"
