@@ -148,7 +148,7 @@ class RetrievalSettings(BaseModel):
 
 
 class GenerationSettings(BaseModel):
-    backend: Literal["llamacpp", "extractive", "openai", "transformers", "trtllm"] = "llamacpp"
+    backend: Literal["llamacpp", "extractive", "openai", "transformers", "trtllm", "router"] = "llamacpp"
     # llamacpp: a model name or .gguf path; transformers/trtllm: a checkpoint or engine directory;
     # openai: the model id the server serves.
     model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -239,6 +239,22 @@ USUAL_ENV_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+class RouterSettings(BaseModel):
+    """generation.backend = "router": a local backend answers, a stronger one takes the hard questions.
+
+    ``local`` and ``strong`` are generation settings laid over [generation] (e.g. strong =
+    {backend = "openai", base_url = "https://api.example.com/v1", model = "big-model"}). The policy:
+    escalate before generating when retrieval is not confident (the best passage's embedding
+    similarity under ``escalate_below_relevance``), and after it when verification finds the local
+    answer not supported (``escalate_unsupported``: the local answer is then held back until it is
+    checked). A failing strong backend falls back to the local answer, and the answer says so."""
+
+    local: dict[str, Any] = Field(default_factory=lambda: {"backend": "llamacpp"})
+    strong: dict[str, Any] = Field(default_factory=dict)
+    escalate_below_relevance: float = Field(0.0, ge=0.0, le=1.0, description="0 = never on this signal.")
+    escalate_unsupported: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AE_", env_nested_delimiter="__", extra="forbid")
 
@@ -256,6 +272,7 @@ class Settings(BaseSettings):
     citations: CitationSettings = CitationSettings()
     verify: VerifySettings = VerifySettings()
     plan: PlanSettings = PlanSettings()
+    router: RouterSettings = RouterSettings()
 
     @model_validator(mode="after")
     def _usual_env_names(self) -> Settings:

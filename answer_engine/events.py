@@ -128,6 +128,12 @@ class DoneEvent(BaseModel):
     search_type: Literal["fast", "pro"] | None = Field(
         None, description="How this answer searched (auto resolves to one of them); None: no search."
     )
+    route: Literal["local", "strong"] | None = Field(
+        None, description="generation.backend = router: which model wrote the answer; None: no router."
+    )
+    route_reason: str | None = Field(
+        None, description="Why the stronger model was asked, or why it did not answer (then: local)."
+    )
 
 
 class ErrorEvent(BaseModel):

@@ -1,6 +1,6 @@
 """The answer pipeline: one async generator of typed events that every front-end consumes.
 
-plan -> search -> read (fetch + extract) -> select [-> plan -> search -> read -> select]* ->
+plan -> search -> read (fetch + extract) -> select [-> plan -> search -> read -> select]* -> route ->
 generate -> cite -> verify, one module each under ``answer_engine/stages/``; ``run`` is the sequence
 of their calls over one :class:`RunState`. The bracket is a ``pro`` answer's later searches.
 events: status* -> sources -> delta* -> citations -> related -> done | error
@@ -36,6 +36,7 @@ from answer_engine.prompt import answer_prefix
 from answer_engine.request import AskRequest, RequestError, check
 from answer_engine.stages import generate as generating
 from answer_engine.stages import plan
+from answer_engine.stages import route as routing
 from answer_engine.stages import search as searching
 from answer_engine.stages import verify as verifying
 from answer_engine.stages.read import PageReader
@@ -238,28 +239,20 @@ class Pipeline:
         await self.selector.select(state)
 
     async def _answer(self, state: RunState) -> AsyncIterator[Event]:
-        """Generate (through cite), suggest related questions, finish; all on one backend."""
+        """Route, generate (through cite), verify, suggest related questions, finish."""
         searched = not state.request.options.disable_search
         async with self.backends.lease() as backend:
-            yield StatusEvent(stage="generate", message="Writing the answer")
+            citations: CitationsEvent | None = None
+            # route -> generate -> cite -> verify: on the answer model, or a router's stronger one
             async with contextlib.aclosing(
-                generating.generate(state, backend, self.settings, searched=searched)
-            ) as gen:
-                async for event in gen:
+                routing.answer(state, backend, self.settings, searched=searched)
+            ) as events:
+                async for event in events:
+                    if isinstance(event, CitationsEvent):
+                        citations = event
                     yield event
+            assert citations is not None
             structured = state.request.options.output_format is not None
-            if (
-                searched
-                and state.sources
-                and self.settings.verify.enabled
-                and backend.judges
-                and not structured
-            ):
-                yield StatusEvent(stage="verify", message="Checking the answer against the sources")
-                citations = await verifying.verify(state, backend, self.settings.verify)
-            else:
-                citations = verifying.citations_event(state.answer, [], {s.n: s for s in state.sources}, None)
-            yield citations
             related = (
                 []
                 if structured
@@ -288,6 +281,8 @@ class Pipeline:
             search_queries=len(state.queries),
             queries=state.queries,
             search_type=state.search_type,
+            route=state.route,
+            route_reason=state.route_reason,
         )
 
     @staticmethod

@@ -66,6 +66,23 @@ def create_backend(settings: Any) -> Any:
                 "(engine-build promote one)"
             )
         return backend_for_artifact(current.resolve(), settings)
+    if gen.backend == "router":
+        from answer_engine.backends.router import RouterBackend
+
+        def side(overrides: dict[str, Any], which: str) -> Any:
+            if overrides.get("backend", gen.backend) == "router":
+                raise BackendError(f"router.{which} needs a backend of its own (not router)")
+            part = settings.model_copy(deep=True)
+            try:
+                part.generation = gen.model_validate({**gen.model_dump(), **overrides})
+            except ValueError as exc:
+                raise BackendError(f"router.{which}: {exc}") from exc
+            return create_backend(part)
+
+        if not settings.router.strong:
+            raise BackendError('the router backend needs router.strong (e.g. {backend = "openai", ...})')
+        strong = side(settings.router.strong, "strong")
+        return RouterBackend(side(settings.router.local, "local"), strong)
     if gen.backend == "extractive":
         from answer_engine.backends.extractive import ExtractiveBackend
 

@@ -50,6 +50,11 @@ class Backend(Protocol):
 
     def info(self) -> dict[str, Any]: ...
 
+    def stronger(self) -> Backend | None:
+        """The stronger backend this one hands hard questions to (the router's); None: there is none,
+        or it is unavailable."""
+        return None
+
     def schema_problem(self, schema: dict[str, Any]) -> str | None:
         """Why this backend cannot constrain its output to ``schema`` (None: it can). Asked before
         anything streams, so a schema it cannot honour is the caller's 400, not a broken answer."""

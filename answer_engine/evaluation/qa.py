@@ -56,6 +56,7 @@ ALL_KEYS = (
     "latency_ms_p50",
     "latency_ms_p95",
     "ttft_ms_p50",
+    "escalated_share",  # with generation.backend = "router" only
 )
 
 
@@ -197,6 +198,8 @@ async def evaluate(
                 "search_type": done.search_type if done else None,
                 "queries": done.queries if done else [],
                 "plan_stop": trace.get("plan_stop"),
+                "route": done.route if done else None,
+                "route_reason": done.route_reason if done else None,
             }
             if "supporting_facts" in q:  # HotpotQA: did the passages reach every page the answer needs?
                 needed = {title for title, _ in q["supporting_facts"]}
@@ -274,6 +277,9 @@ def summarize(records: list[dict[str, Any]], *, generate: bool) -> dict[str, Any
         latency_ms_p95=round(percentile(latencies, 95), 1),
         ttft_ms_p50=round(percentile(ttfts, 50), 1),
         errors=sum(bool(r["error"]) for r in records),
+        latency_ms_mean=round(sum(latencies) / len(latencies), 1) if latencies else 0.0,
     )
+    if any(r.get("route") for r in records):  # a router answered: how often the strong model did
+        out["escalated_share"] = round(sum(r.get("route") == "strong" for r in records) / n, 4)
     out.update(honest.summarize(records))
     return out

@@ -42,6 +42,8 @@ class RunState:
     messages: list[ChatMessage] = field(default_factory=list)
     relevance: float | None = None  # the best passage's embedding similarity to the question
     settled: bool = False  # the engine answered itself, without the model (nothing found, off topic)
+    route: Literal["local", "strong"] | None = None  # which model of a router wrote the answer
+    route_reason: str | None = None  # why the strong one was asked, or why it did not answer
     answer: str = ""  # the answer as the cite stage let it through
     raw_answer: str = ""  # the answer as the model wrote it
 

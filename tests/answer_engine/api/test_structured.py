@@ -151,3 +151,22 @@ def test_llamacpp_refuses_what_its_grammar_cannot_express(test_model_path):
     backend = LlamaCppBackend(test_model_path)
     assert backend.schema_problem(SCHEMA) is None
     assert "grammar" in backend.schema_problem({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})
+
+
+def test_json_answer_when_nothing_is_found(settings, serve, schema_backend_cls):
+    """The engine's own 'no sources' prose would not match the schema: the model answers (its
+    prompt says to leave what the sources do not state empty), with no citations."""
+    backend = schema_backend_cls(['{"answer": "", "sure": false}'])
+    url = serve_with(settings, serve, backend)
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={
+            "model": "answer-engine",
+            "messages": [{"role": "user", "content": QUESTION}],
+            "response_format": FORMAT,
+            "search_domain_filter": ["-wikipedia.org"],
+        },
+        timeout=20,
+    ).json()
+    assert json.loads(r["choices"][0]["message"]["content"]) == {"answer": "", "sure": False}
+    assert r["citations"] == [] and "Source [1]" not in backend.calls[0][-1].content
