@@ -13,6 +13,7 @@ from typing import Any
 
 from answer_engine import __version__
 from answer_engine.cli_base import EXIT_ERROR, CommandError, _settings
+from answer_engine.cli_data import add_distill
 from answer_engine.cli_measure import cmd_bench, cmd_eval, cmd_load
 from answer_engine.config import ConfigError, Settings
 
@@ -334,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="rebuild even if nothing changed")
     p.add_argument("--json", action="store_true", help="print the index summary as JSON")
     p.set_defaults(func=cmd_index)
+
+    add_distill(sub, common)
 
     p = sub.add_parser(
         "eval", help="measure answer quality, extraction, or the citation judge; writes a report"

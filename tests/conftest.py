@@ -140,6 +140,63 @@ def test_model_path() -> Path:
     return model_file(data_dir, TEST_MODEL)
 
 
+@pytest.fixture(scope="session")
+def llama_server(test_model_path, tmp_path_factory):
+    """The base URL of llama-cpp-python's own OpenAI-compatible server serving SmolLM2-135M on
+    127.0.0.1 (a real peer for the openai backend, and a teacher for distill)."""
+    import contextlib
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path_factory.mktemp("llama-server") / "stderr.log").open(
+        "w+b"
+    )  # a pipe would fill and block it
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(test_model_path),
+            "--model_alias",
+            "smollm2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"llama_cpp.server exited: {log.read().decode(errors='replace')[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("llama_cpp.server did not start within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
 @pytest.fixture
 def serve():
     """serve(app) -> base URL of a real server on 127.0.0.1; stopped after the test."""

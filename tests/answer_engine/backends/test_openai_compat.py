@@ -1,13 +1,11 @@
 """The openai backend streaming from a real OpenAI-compatible server on 127.0.0.1: llama-cpp-python's
-own server (python -m llama_cpp.server) serving SmolLM2-135M. Error mapping through MockTransport."""
+own server (python -m llama_cpp.server) serving SmolLM2-135M (the ``llama_server`` fixture, in
+conftest.py). Error mapping through MockTransport."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -16,53 +14,6 @@ from answer_engine.backends.base import BackendError, ChatMessage, GenerationPar
 from answer_engine.backends.openai_compat import OpenAIBackend
 
 MESSAGES = [ChatMessage(role="user", content="Name a primary color.")]
-
-
-@pytest.fixture(scope="module")
-def llama_server(test_model_path, tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (tmp_path_factory.mktemp("llama-server") / "stderr.log").open(
-        "w+b"
-    )  # a pipe would fill and block it
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(test_model_path),
-            "--model_alias",
-            "smollm2",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--n_threads",
-            "2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"llama_cpp.server exited: {log.read().decode(errors='replace')[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.mark.model
