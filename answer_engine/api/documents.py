@@ -62,8 +62,8 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def _store(request: Request) -> Any:
-    if not request.app.state.settings.server.uploads:
+def _store(request: Request, *, adding: bool = False) -> Any:
+    if adding and not request.app.state.settings.server.uploads:
         raise APIError(403, "adding documents is turned off (server.uploads)", code="uploads_disabled")
     pipeline: Pipeline = request.app.state.pipeline
     if pipeline.documents is None:
@@ -104,7 +104,7 @@ async def _read_url(request: Request, body: DocumentURL) -> tuple[str, bytes]:
 )
 async def add_document(request: Request) -> Any:
     """Add a file (multipart field ``file``) or a web page (JSON ``{"url"}``) to the index."""
-    store = _store(request)
+    store = _store(request, adding=True)
     limit = request.app.state.settings.server.max_upload_bytes
     kind = request.headers.get("content-type", "")
     url = title = None

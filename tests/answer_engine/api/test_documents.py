@@ -126,6 +126,7 @@ def test_behind_the_api_key_and_switchable(settings, fake_backend_cls, serve):
     )
     url = serve(create_app(off, pipeline=build_pipeline(off, backend=fake_backend_cls(ANSWER))))
     assert upload(url, "n.md", NOTE.encode()).status_code == 403
+    assert httpx.get(f"{url}/v1/documents", timeout=10).status_code == 200  # listing stays open
 
 
 def test_two_replicas_answer_from_one_postgres_index(tmp_path, pg_url, pg_schema, fake_backend_cls, serve):
