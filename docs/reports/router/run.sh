@@ -8,7 +8,7 @@ OUT=${OUT:-docs/reports/router}
 AE=.venv/bin/answer-engine
 STRONG_GGUF=$($AE models path qwen2.5-coder-1.5b-instruct-q4_k_m)
 .venv/bin/python -m llama_cpp.server --model "$STRONG_GGUF" --model_alias strong-1.5b --host 127.0.0.1 \
-  --port 8011 --n_ctx 4096 --n_threads 2 >"$OUT/server.log" 2>&1 &
+  --port 8011 --n_ctx 4096 --n_threads 2 >"${TMPDIR:-/tmp}/router-server.log" 2>&1 &
 server=$!
 trap 'kill $server' EXIT
 for _ in $(seq 60); do curl -sf http://127.0.0.1:8011/v1/models >/dev/null && break; sleep 1; done
