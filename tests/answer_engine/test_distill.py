@@ -35,8 +35,8 @@ def questions(tmp_path):
 
 
 def scripted_teacher(answers: dict[str, str], *, cite_wrong: set[str] = frozenset()):
-    """An OpenAI-compatible server that cites the source holding the answer (or, for the questions in
-    ``cite_wrong``, another one), streaming as real servers do."""
+    """An OpenAI-compatible server that cites the source holding the answer (for the questions in
+    ``cite_wrong``, a source it was not given), streaming as real servers do."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/models"):
@@ -46,11 +46,10 @@ def scripted_teacher(answers: dict[str, str], *, cite_wrong: set[str] = frozense
         answer = answers.get(question, "")
         sources = re.findall(r"Source \[(\d+)\]: (.*?)(?=\n\nSource \[|\n</sources>)", prompt, flags=re.S)
         holding = [n for n, text in sources if answer and answer.lower() in text.lower()]
-        others = [n for n, text in sources if n not in holding]
-        if not holding:
+        if question in cite_wrong:  # the answer, citing a source it was not given
+            reply = f"It was {answer} [9]."
+        elif not holding:
             reply = "I could not find the answer in the sources."
-        elif question in cite_wrong and others:
-            reply = f"It was {answer} [{others[0]}]."
         else:
             reply = f"It was {answer} [{holding[0]}]."
         chunks = [{"choices": [{"delta": {"content": piece}}]} for piece in re.split(r"(?<= )", reply)]
@@ -69,14 +68,15 @@ def test_split_is_by_article_and_seeded():
 @needs_shared
 async def test_checked_answers_and_abstentions(settings, questions, tmp_path):
     rows = [json.loads(x) for x in questions.read_text().splitlines()]
-    answers = {q["question"]: q["answers"][0] for q in rows}
-    wrong = {rows[0]["question"]}  # this one cites a source that does not hold its answer
+    answers = {q["question"].strip(): q["answers"][0] for q in rows}  # the prompt has it stripped
+    train = split_articles(rows)["train"]
+    wrong = next(q["question"] for q in rows if q["title"] in train)  # cites a source it was not given
     out = tmp_path / "data"
     summary = await distill(
         settings,
         questions,
         out,
-        teacher=scripted_teacher(answers, cite_wrong=wrong),
+        teacher=scripted_teacher(answers, cite_wrong={wrong.strip()}),
         teacher_name="teacher",
         n=20,
         unanswerable=20,
@@ -95,9 +95,9 @@ async def test_checked_answers_and_abstentions(settings, questions, tmp_path):
         if k["kind"] == "abstain":
             assert k["target"] == ABSTENTION
             assert k["article"].replace("_", " ") not in k["messages"][1]["content"].split("Question:")[0]
-    reasons = {r["why"] for r in rejected}
-    if rows[0]["title"] in split["train"]:
-        assert any("does not hold the answer" in why for why in reasons)
+    (why,) = [r["why"] for r in rejected if r["question"] == wrong and r["kind"] == "answer"]
+    assert why == "cites a source it was not given"
+    assert wrong not in {k["question"] for k in kept if k["kind"] == "answer"}
     card = (out / "CARD.md").read_text()
     assert "CC BY-SA 4.0" in card and "What was filtered out" in card and split["eval"][0] in card
 
