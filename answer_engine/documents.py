@@ -97,6 +97,29 @@ def _safe_name(filename: str) -> str:
     return "".join(c if c.isalnum() or c in "._- " else "_" for c in name)[:120] or "document"
 
 
+def describe(
+    path: Path, filename: str, data: bytes, *, doc_id: str, title: str | None, url: str | None
+) -> DocumentInfo:
+    """The document an upload at ``path`` becomes: checked (type by name and content, text left after
+    extraction) and titled (the caller's title, else the page's own, else the file name)."""
+    kind = content_type_of(filename, data)
+    name = _safe_name(filename)
+    found = check_extractable(SourcePage(url=url or "", title=title or "", content_type=kind, path=str(path)))
+    return DocumentInfo(
+        id=doc_id,
+        title=(title or found or PurePath(name).stem).strip()[:200],
+        url=url or f"{UPLOAD_SCHEME}{doc_id}/{name}",
+        filename=name,
+        content_type=kind,
+        bytes=len(data),
+        created_at=_now(),
+    )
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 class DocumentStore(Protocol):
     def add(
         self, filename: str, data: bytes, *, title: str | None = None, url: str | None = None
@@ -143,25 +166,14 @@ class LocalDocuments(DocumentStore):
     def add(
         self, filename: str, data: bytes, *, title: str | None = None, url: str | None = None
     ) -> DocumentInfo:
-        kind = content_type_of(filename, data)
-        doc_id = uuid.uuid4().hex[:16]
-        name = _safe_name(filename)
-        stored = f"{doc_id}{PurePath(name).suffix.lower()}"
+        content_type_of(filename, data)  # refuse a wrong type before writing anything
+        doc_id = new_id()
+        stored = f"{doc_id}{PurePath(_safe_name(filename)).suffix.lower()}"
         with self._lock, self._locked():
             path = self.folder / stored
             path.write_bytes(data)
             try:
-                probe = SourcePage(url=url or "", title=title or "", content_type=kind, path=str(path))
-                found_title = check_extractable(probe)
-                info = DocumentInfo(
-                    id=doc_id,
-                    title=(title or found_title or PurePath(name).stem).strip()[:200],
-                    url=url or f"{UPLOAD_SCHEME}{doc_id}/{name}",
-                    filename=name,
-                    content_type=kind,
-                    bytes=len(data),
-                    created_at=_now(),
-                )
+                info = describe(path, filename, data, doc_id=doc_id, title=title, url=url)
                 entries = [e for e in self._entries() if e.get("url") != info.url]
                 self._write_entries([*entries, {**info.model_dump(), "file": stored}])
                 register_source(self.ingestor.data_dir, self.folder)
@@ -202,29 +214,13 @@ class PgDocuments(DocumentStore):
     ) -> DocumentInfo:
         from answer_engine.pgindex import Document
 
-        kind = content_type_of(filename, data)
-        doc_id = uuid.uuid4().hex[:16]
-        name = _safe_name(filename)
+        content_type_of(filename, data)
+        doc_id = new_id()
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"upload{PurePath(name).suffix.lower()}"
+            path = Path(tmp) / f"upload{PurePath(_safe_name(filename)).suffix.lower()}"
             path.write_bytes(data)
-            page = SourcePage(
-                url=url or f"{UPLOAD_SCHEME}{doc_id}/{name}",
-                title=title or "",
-                content_type=kind,
-                path=str(path),
-            )
-            found_title = check_extractable(page)
-            page.title = (title or found_title or PurePath(name).stem).strip()[:200]
-            info = DocumentInfo(
-                id=doc_id,
-                title=page.title,
-                url=page.url,
-                filename=name,
-                content_type=kind,
-                bytes=len(data),
-                created_at=_now(),
-            )
+            info = describe(path, filename, data, doc_id=doc_id, title=title, url=url)
+            page = SourcePage(url=info.url, title=info.title, content_type=info.content_type, path=str(path))
             text = read_source_page(page)
             page = page.model_copy(
                 update={"path": None, "text": text.text, "content_type": text.content_type}

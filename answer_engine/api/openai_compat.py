@@ -106,6 +106,18 @@ class Collector:
         )
 
 
+def check_model(settings: Settings, model: str) -> None:
+    """A 404 in OpenAI's format unless ``model`` is one /v1/models lists."""
+    model_ids = {configured_model_id(settings), ALIAS}
+    if model not in model_ids:
+        raise APIError(
+            404,
+            f"The model `{model}` does not exist; available: {', '.join(sorted(model_ids))}",
+            param="model",
+            code="model_not_found",
+        )
+
+
 def error_status(stage: str) -> int:
     return {"request": 400, "search": 503, "shutdown": 503}.get(stage, 500)
 
@@ -134,14 +146,7 @@ async def list_models(request: Request) -> ModelList:
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     pipeline: Pipeline = request.app.state.pipeline
     settings: Settings = request.app.state.settings
-    model_ids = {configured_model_id(settings), ALIAS}
-    if body.model not in model_ids:
-        raise APIError(
-            404,
-            f"The model `{body.model}` does not exist; available: {', '.join(sorted(model_ids))}",
-            param="model",
-            code="model_not_found",
-        )
+    check_model(settings, body.model)
     try:
         ask = pipeline.validate(body.to_ask())
     except RequestError as exc:

@@ -33,9 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from answer_engine.api import streaming
 from answer_engine.api.errors import ERROR_RESPONSES, SSE_EVENT_SCHEMA, APIError
 from answer_engine.api.openai_compat import (
-    ALIAS,
     Collector,
-    configured_model_id,
+    check_model,
     error_status,
     search_results,
 )
@@ -315,14 +314,7 @@ async def keep(pipeline: Pipeline, built: ResponseBuilder, got: Collector) -> No
 )
 async def create_response(body: ResponsesRequest, request: Request) -> Any:
     pipeline: Pipeline = request.app.state.pipeline
-    model_ids = {configured_model_id(request.app.state.settings), ALIAS}
-    if body.model not in model_ids:
-        raise APIError(
-            404,
-            f"The model `{body.model}` does not exist; available: {', '.join(sorted(model_ids))}",
-            param="model",
-            code="model_not_found",
-        )
+    check_model(request.app.state.settings, body.model)
     earlier = await earlier_turns(pipeline, body.previous_response_id)
     try:
         ask = pipeline.validate(body.to_ask(earlier))
