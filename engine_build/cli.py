@@ -74,6 +74,33 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from engine_build.finetune import finetune
+
+    base = Path(args.base)
+    gguf_file = None
+    if base.suffix == ".gguf":  # a GGUF file: transformers loads (dequantizes) it from its folder
+        base, gguf_file = base.parent, base.name
+    summary = finetune(
+        base,
+        Path(args.data),
+        Path(args.output),
+        gguf_file=gguf_file,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        rank=args.rank,
+        alpha=args.alpha,
+        targets=args.targets,
+        max_len=args.max_len,
+        grad_accum=args.grad_accum,
+        save_steps=args.save_steps,
+        seed=args.seed,
+        resume=args.resume,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from engine_build.build import BuildUnavailable, build
 
@@ -215,6 +242,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("adapter")
     p.add_argument("output")
     p.set_defaults(func=cmd_merge)
+    p = sub.add_parser(
+        "finetune",
+        help="train a LoRA adapter on `answer-engine distill` data (CPU or GPU)",
+        description="LoRA (PEFT) through transformers' Trainer on an HF checkpoint or a .gguf file; the "
+        "chat template applied, loss on the answer tokens only, seeded, resumable; writes adapter/, "
+        "log.jsonl, loss.png and summary.json into OUTPUT. Fold the adapter in with merge-lora.",
+    )
+    p.add_argument("base", help="an HF checkpoint directory, or a .gguf file (dequantized by transformers)")
+    p.add_argument("data", help="train.jsonl from `answer-engine distill`")
+    p.add_argument("output")
+    p.add_argument("--max-steps", type=int, default=100)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--alpha", type=int, default=16)
+    p.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj", help="modules LoRA adapts")
+    p.add_argument("--max-len", type=int, default=1536, help="longer examples are left out")
+    p.add_argument("--grad-accum", type=int, default=4, help="examples per optimizer step")
+    p.add_argument("--save-steps", type=int, default=25, help="a checkpoint every this many steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUTPUT")
+    p.set_defaults(func=cmd_finetune)
     p = sub.add_parser("build", parents=[target, root], help="build a TensorRT engine artifact (GPU)")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_build)

@@ -331,7 +331,7 @@ TINY_TEXT = [
 ]
 
 
-def build_tiny_checkpoint(path: Path, *, seed: int = 0) -> Path:
+def build_tiny_checkpoint(path: Path, *, seed: int = 0, initializer_range: float = 0.02) -> Path:
     """A 2-layer Llama with a byte-level BPE tokenizer trained here and a ChatML template: a real
     Hugging Face checkpoint of about 100k parameters, built from a config in seconds, no download."""
     import torch
@@ -373,6 +373,7 @@ def build_tiny_checkpoint(path: Path, *, seed: int = 0) -> Path:
         pad_token_id=fast.pad_token_id,
         tie_word_embeddings=False,
         torch_dtype="float32",
+        initializer_range=initializer_range,
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(path, safe_serialization=True)

@@ -1,0 +1,126 @@
+"""`engine-build finetune` on the tiny Llama the tests build (CPU): the loss on the answer tokens
+goes down, training resumes from its checkpoint, and the adapter, folded in by merge-lora, loads in
+the transformers backend and changes what it writes."""
+
+import json
+
+import pytest
+
+from answer_engine.backends.base import ChatMessage, GenerationParams
+from answer_engine.backends.transformers_backend import TransformersBackend
+from engine_build.checkpoint import CheckpointError
+from engine_build.cli import main
+from engine_build.finetune import IGNORE, encode, load_examples
+from engine_build.merge import merge_lora
+
+SYSTEM = "Answer the question using only the sources. Cite each sentence like [1]."
+EXAMPLES = [
+    (
+        "The Moon pulls the oceans and makes the tides rise and fall.",
+        "What makes the tides?",
+        "The Moon [1].",
+    ),
+    ("Paris is the capital of France.", "What is the capital of France?", "Paris [1]."),
+    ("Glaciers are rivers of ice.", "What are glaciers?", "Rivers of ice [1]."),
+    ("Red, blue and yellow are primary colors.", "Name a primary color.", "Red [1]."),
+]
+ALL_LINEAR = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+PROMPT = [
+    ChatMessage(role="system", content=SYSTEM),
+    ChatMessage(role="user", content="What makes the tides?"),
+]
+
+
+@pytest.fixture(scope="module")
+def trainable(tmp_path_factory):
+    """The tiny Llama with larger initial weights: at 0.02 its frozen output layer keeps every
+    prediction near uniform whatever LoRA does (a property of a 32-wide random model, not of LoRA)."""
+    from tests.conftest import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("trainable") / "tiny", initializer_range=0.3)
+
+
+@pytest.fixture
+def data(tmp_path):
+    f = tmp_path / "train.jsonl"
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"Source [1]: {source}\n\nQuestion: {question}"},
+                {"role": "assistant", "content": answer},
+            ]
+        }
+        for source, question, answer in EXAMPLES
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    return f
+
+
+def test_loss_is_on_the_answer_tokens_only(tiny_checkpoint, data):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    messages = load_examples(data)[0]
+    e = encode(tok, messages, 512)
+    answer = [t for t, label in zip(e["input_ids"], e["labels"]) if label != IGNORE]
+    assert tok.decode(answer).startswith("The Moon [1].")
+    assert e["labels"][: len(e["labels"]) - len(answer)] == [IGNORE] * (len(e["labels"]) - len(answer))
+    assert encode(tok, messages, 5) is None  # too long: left out, not truncated into nonsense
+
+
+def test_train_resume_merge_and_the_output_changes(trainable, data, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    args = ["finetune", str(trainable), str(data), str(out), "--lr", "0.02", "--targets", ALL_LINEAR]
+    assert main([*args, "--max-steps", "20", "--grad-accum", "1", "--save-steps", "10"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["steps"] == 20 and first["last_loss"] < first["first_loss"] / 2
+    assert (
+        first["answer_tokens_per_epoch"] < first["tokens_per_epoch"] and first["machine"]["device"] == "cpu"
+    )
+    assert (out / "adapter" / "adapter_config.json").exists() and (out / "loss.png").exists()
+    assert len((out / "log.jsonl").read_text().splitlines()) >= 20
+
+    assert main([*args, "--max-steps", "30", "--grad-accum", "1", "--save-steps", "10", "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["resumed"] is True and resumed["steps"] == 30
+
+    merged = merge_lora(trainable, out / "adapter", tmp_path / "merged")
+    assert merged["adapter_hash"]
+
+    async def greedy(path):
+        backend = TransformersBackend(path)
+        await backend.start()
+        try:
+            return "".join([p async for p in backend.stream(PROMPT, GenerationParams(max_tokens=8))])
+        finally:
+            backend.close()
+
+    import asyncio
+
+    base_text, tuned_text = asyncio.run(greedy(trainable)), asyncio.run(greedy(tmp_path / "merged"))
+    assert tuned_text != base_text  # the adapter changed what the model writes
+
+
+def test_bad_data_is_a_clear_error(tiny_checkpoint, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "no target"}]}))
+    with pytest.raises(CheckpointError, match="assistant's target"):
+        load_examples(bad)
+    assert main(["finetune", str(tiny_checkpoint), str(bad), str(tmp_path / "o")]) != 0
+
+
+@pytest.mark.model
+def test_a_shipped_gguf_model_is_tuned_and_its_base_written(test_model_path, data, tmp_path, capsys):
+    """SmolLM2-135M straight from its GGUF file: transformers dequantizes it, the base lands beside
+    the adapter (what merge-lora folds it into), one optimizer step runs."""
+    out = tmp_path / "smol"
+    argv = ["finetune", str(test_model_path), str(data), str(out), "--max-steps", "1", "--grad-accum", "1"]
+    assert main([*argv, "--max-len", "512"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (
+        summary["gguf_file"] == test_model_path.name and summary["steps"] == 1 and summary["first_loss"] > 0
+    )
+    assert (out / "base" / "config.json").exists() and (out / "adapter" / "adapter_config.json").exists()
+    merged = merge_lora(out / "base", out / "adapter", tmp_path / "merged")
+    assert merged["base_hash"] and (tmp_path / "merged" / "config.json").exists()
