@@ -155,6 +155,9 @@ class GenerationSettings(BaseModel):
     # An engine-build output root: when set, the backend is loaded from its `current` artifact
     # (and swapped by `engine-build promote/rollback` through POST /admin/reload).
     artifacts_root: str = ""
+    lora: str = Field(
+        "", description="llamacpp: a GGUF LoRA adapter applied at load (`engine-build lora-to-gguf`)."
+    )
     base_url: str = Field(
         "", description="openai backend: e.g. http://127.0.0.1:8001/v1 (trtllm-serve, vLLM)."
     )

@@ -101,6 +101,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lora_to_gguf(args: argparse.Namespace) -> int:
+    from engine_build.gguf_lora import lora_to_gguf
+
+    print(json.dumps(lora_to_gguf(Path(args.adapter), Path(args.base), Path(args.output)), indent=2))
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from engine_build.build import BuildUnavailable, build
 
@@ -263,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUTPUT")
     p.set_defaults(func=cmd_finetune)
+    p = sub.add_parser(
+        "lora-to-gguf",
+        help="a LoRA adapter as a GGUF adapter llama.cpp applies at load (generation.lora)",
+    )
+    p.add_argument("adapter", help="the adapter folder finetune wrote (OUTPUT/adapter)")
+    p.add_argument("base", help="the GGUF file it was tuned from")
+    p.add_argument("output", help="the adapter's .gguf")
+    p.set_defaults(func=cmd_lora_to_gguf)
     p = sub.add_parser("build", parents=[target, root], help="build a TensorRT engine artifact (GPU)")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_build)

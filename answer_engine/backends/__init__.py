@@ -91,8 +91,15 @@ def create_backend(settings: Any) -> Any:
         from answer_engine.backends.llamacpp import LlamaCppBackend
 
         path = resolve_model_path(settings.data_dir, gen.model)
+        lora = Path(gen.lora).expanduser() if gen.lora else None
+        if lora is not None and not lora.is_file():
+            raise BackendError(f"generation.lora: no such GGUF adapter: {lora}")
         return LlamaCppBackend(
-            path, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None, prefix_states=gen.prefix_states
+            path,
+            n_ctx=gen.n_ctx,
+            n_threads=gen.n_threads or None,
+            prefix_states=gen.prefix_states,
+            lora_path=lora,
         )
     if gen.backend == "openai":
         from answer_engine.backends.openai_compat import OpenAIBackend

@@ -107,8 +107,10 @@ class LlamaCppBackend(Backend):
         n_threads: int | None = None,
         prefill_chunk: int = PREFILL_CHUNK,
         prefix_states: int = PREFIX_STATES,
+        lora_path: Path | None = None,
     ) -> None:
         self.model_path = Path(model_path)
+        self.lora_path = Path(lora_path) if lora_path else None  # a GGUF LoRA adapter applied at load
         self.prefill_chunk = prefill_chunk
         self.prefix_states = PrefixStates(prefix_states)
         self.n_ctx = n_ctx
@@ -133,6 +135,7 @@ class LlamaCppBackend(Backend):
                     model_path=str(self.model_path),
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
+                    lora_path=str(self.lora_path) if self.lora_path else None,
                     verbose=False,
                 )
             except (ValueError, RuntimeError, OSError) as exc:
@@ -186,6 +189,7 @@ class LlamaCppBackend(Backend):
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "prefix_states": self.prefix_states.capacity,
+            "lora_path": str(self.lora_path) if self.lora_path else None,
         }
 
     # -- generation

@@ -111,16 +111,41 @@ def test_bad_data_is_a_clear_error(tiny_checkpoint, tmp_path):
 
 
 @pytest.mark.model
-def test_a_shipped_gguf_model_is_tuned_and_its_base_written(test_model_path, data, tmp_path, capsys):
-    """SmolLM2-135M straight from its GGUF file: transformers dequantizes it, the base lands beside
-    the adapter (what merge-lora folds it into), one optimizer step runs."""
+def test_a_shipped_gguf_model_tuned_then_served_by_llama_cpp_with_its_adapter(
+    test_model_path, data, tmp_path, capsys
+):
+    """SmolLM2-135M straight from its GGUF: transformers dequantizes it and the base lands beside the
+    adapter; the adapter, as a GGUF adapter, makes llama.cpp (over the very same Q4 file) write what
+    the merged float32 checkpoint writes in transformers, and not what the base writes."""
     out = tmp_path / "smol"
-    argv = ["finetune", str(test_model_path), str(data), str(out), "--max-steps", "1", "--grad-accum", "1"]
-    assert main([*argv, "--max-len", "512"]) == 0
+    argv = ["finetune", str(test_model_path), str(data), str(out), "--max-steps", "6", "--grad-accum", "1"]
+    assert main([*argv, "--max-len", "512", "--lr", "0.005", "--targets", ALL_LINEAR]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert (
-        summary["gguf_file"] == test_model_path.name and summary["steps"] == 1 and summary["first_loss"] > 0
-    )
+    assert summary["gguf_file"] == test_model_path.name and summary["steps"] == 6
     assert (out / "base" / "config.json").exists() and (out / "adapter" / "adapter_config.json").exists()
-    merged = merge_lora(out / "base", out / "adapter", tmp_path / "merged")
-    assert merged["base_hash"] and (tmp_path / "merged" / "config.json").exists()
+    merge_lora(out / "base", out / "adapter", tmp_path / "merged")
+    assert (
+        main(["lora-to-gguf", str(out / "adapter"), str(test_model_path), str(tmp_path / "lora.gguf")]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["tensors"] == 30 * 7
+
+    import asyncio
+
+    from answer_engine.backends.llamacpp import LlamaCppBackend
+
+    async def greedy(backend):
+        await backend.start()
+        try:
+            return "".join([p async for p in backend.stream(PROMPT, GenerationParams(max_tokens=6))])
+        finally:
+            backend.close()
+
+    base = asyncio.run(greedy(LlamaCppBackend(test_model_path, n_ctx=1024, prefix_states=0)))
+    tuned = asyncio.run(
+        greedy(
+            LlamaCppBackend(test_model_path, n_ctx=1024, prefix_states=0, lora_path=tmp_path / "lora.gguf")
+        )
+    )
+    merged = asyncio.run(greedy(TransformersBackend(tmp_path / "merged")))
+    assert tuned != base
+    assert tuned.split()[:2] == merged.split()[:2], (tuned, merged)  # Q4 vs float32: the start agrees
