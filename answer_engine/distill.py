@@ -121,11 +121,11 @@ async def distill(
     out.mkdir(parents=True, exist_ok=True)
     kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    abstentions = 0
+    answers = abstentions = 0
     t0 = time.perf_counter()
     bar = tqdm(pool, desc="distill", unit="q", disable=not progress)
     for q in bar:
-        if len([k for k in kept if k["kind"] == "answer"]) >= n and abstentions >= unanswerable:
+        if answers >= n and abstentions >= unanswerable:
             break
         trace: dict[str, Any] = {}
         async for _ in pipeline.run(
@@ -139,7 +139,7 @@ async def distill(
         if not sources:
             rejected.append({**base, "kind": "answer", "why": "retrieval found no passages"})
             continue
-        if len([k for k in kept if k["kind"] == "answer"]) < n:
+        if answers < n:
             messages = build_messages(q["question"], sources, [])
             answer = await _teacher_answer(teacher, messages, max_tokens)
             why = check(q, answer, {s.n: s for s in sources}, gold)
@@ -147,6 +147,7 @@ async def distill(
             if why:
                 rejected.append({**record, "why": why})
             else:
+                answers += 1
                 kept.append(
                     {
                         **record,

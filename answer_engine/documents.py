@@ -98,11 +98,18 @@ def _safe_name(filename: str) -> str:
 
 
 def describe(
-    path: Path, filename: str, data: bytes, *, doc_id: str, title: str | None, url: str | None
+    path: Path,
+    filename: str,
+    data: bytes,
+    *,
+    kind: str,
+    doc_id: str,
+    title: str | None,
+    url: str | None,
 ) -> DocumentInfo:
-    """The document an upload at ``path`` becomes: checked (type by name and content, text left after
-    extraction) and titled (the caller's title, else the page's own, else the file name)."""
-    kind = content_type_of(filename, data)
+    """The document an upload at ``path`` (of media type ``kind``, from ``content_type_of``) becomes:
+    checked (text left after extraction) and titled (the caller's title, else the page's own, else
+    the file name)."""
     name = _safe_name(filename)
     found = check_extractable(SourcePage(url=url or "", title=title or "", content_type=kind, path=str(path)))
     return DocumentInfo(
@@ -166,14 +173,14 @@ class LocalDocuments(DocumentStore):
     def add(
         self, filename: str, data: bytes, *, title: str | None = None, url: str | None = None
     ) -> DocumentInfo:
-        content_type_of(filename, data)  # refuse a wrong type before writing anything
+        kind = content_type_of(filename, data)  # refuse a wrong type before writing anything
         doc_id = new_id()
         stored = f"{doc_id}{PurePath(_safe_name(filename)).suffix.lower()}"
         with self._lock, self._locked():
             path = self.folder / stored
             path.write_bytes(data)
             try:
-                info = describe(path, filename, data, doc_id=doc_id, title=title, url=url)
+                info = describe(path, filename, data, kind=kind, doc_id=doc_id, title=title, url=url)
                 entries = [e for e in self._entries() if e.get("url") != info.url]
                 self._write_entries([*entries, {**info.model_dump(), "file": stored}])
                 register_source(self.ingestor.data_dir, self.folder)
@@ -214,12 +221,12 @@ class PgDocuments(DocumentStore):
     ) -> DocumentInfo:
         from answer_engine.pgindex import Document
 
-        content_type_of(filename, data)
+        kind = content_type_of(filename, data)
         doc_id = new_id()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload{PurePath(_safe_name(filename)).suffix.lower()}"
             path.write_bytes(data)
-            info = describe(path, filename, data, doc_id=doc_id, title=title, url=url)
+            info = describe(path, filename, data, kind=kind, doc_id=doc_id, title=title, url=url)
             page = SourcePage(url=info.url, title=info.title, content_type=info.content_type, path=str(path))
             text = read_source_page(page)
             page = page.model_copy(

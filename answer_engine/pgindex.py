@@ -49,6 +49,11 @@ class Document:
     info: dict[str, Any] = field(default_factory=dict)  # an upload's file name, size, type, time
 
 
+def under(source: str, roots: list[str]) -> bool:
+    """``source`` is one of ``roots``, or a file below one of them."""
+    return any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
+
+
 class PgIndexReport(BaseModel):
     added: int = 0
     updated: int = 0
@@ -152,7 +157,7 @@ class PostgresIngestor:
             stored = {
                 src: fp
                 for src, fp in conn.execute(f"SELECT source, fingerprint FROM {self.q}.documents").fetchall()
-                if any(src == r or src.startswith(r.rstrip("/") + "/") for r in roots)
+                if under(src, roots)
             }
             changed = [d for d in wanted if stored.get(d.source) != d.fingerprint]
             gone = sorted(set(stored) - {d.source for d in wanted})
@@ -167,7 +172,7 @@ class PostgresIngestor:
         with connect(self.url, self.timeout_s) as conn:
             migrate(conn, self.schema)
             stored = [r[0] for r in conn.execute(f"SELECT source FROM {self.q}.documents").fetchall()]
-            gone = [s for s in stored if any(s == r or s.startswith(r.rstrip("/") + "/") for r in sources)]
+            gone = [s for s in stored if under(s, sources)]
             return self._write(conn, [], gone)
 
     def put(self, documents: list[Document]) -> PgIndexReport:

@@ -157,7 +157,7 @@ class Pipeline:
         # A structured answer must be JSON of the caller's schema: the engine's own prose abstentions
         # would not be, so the model answers it even from no or off-topic sources (its prompt says to
         # leave what the sources do not state empty).
-        structured = request.options.output_format is not None
+        structured = request.options.structured
         use = plan.PlanUse()
         async with self.backends.lease() as backend:
             planner = backend if backend.judges else None
@@ -252,10 +252,9 @@ class Pipeline:
                         citations = event
                     yield event
             assert citations is not None
-            structured = state.request.options.output_format is not None
             related = (
                 []
-                if structured
+                if state.request.options.structured
                 else await generating.related_questions(state, backend, citations.answer, self.settings)
             )
         yield RelatedEvent(questions=related)

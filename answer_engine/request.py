@@ -66,6 +66,12 @@ class AskOptions(BaseModel):
         None, description="Answer as JSON matching a schema (constrained decoding) instead of prose."
     )
 
+    @property
+    def structured(self) -> bool:
+        """The answer is JSON of the caller's schema: no prose stage (citation repair, verification,
+        related questions, the engine's own abstentions) applies to it."""
+        return self.output_format is not None
+
 
 class AskRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="The question.")

@@ -92,6 +92,16 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+def conversation(messages: list[Any]) -> tuple[list[str], list[ChatMessage]]:
+    """The system/developer texts (non-blank) and the earlier user/assistant turns of an OpenAI
+    message list whose last message is the question (any message type with ``role`` and ``text``)."""
+    system = [m.text for m in messages if m.role in ("system", "developer") and m.text.strip()]
+    history = [
+        ChatMessage(role=m.role, content=m.text) for m in messages[:-1] if m.role in ("user", "assistant")
+    ]
+    return system, history
+
+
 class SearchFields(BaseModel):
     """Perplexity's search fields, shared by /v1/chat/completions and /v1/responses."""
 
@@ -169,14 +179,8 @@ class ChatCompletionRequest(SearchFields):
         return value
 
     def to_ask(self) -> AskRequest:
-        instructions = "\n".join(
-            m.text for m in self.messages if m.role in ("system", "developer") and m.text.strip()
-        )
-        history = [
-            ChatMessage(role=m.role, content=m.text)
-            for m in self.messages[:-1]
-            if m.role in ("user", "assistant")
-        ]  # type: ignore[arg-type]
+        system, history = conversation(self.messages)
+        instructions = "\n".join(system)
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return AskRequest(
             query=self.messages[-1].text,

@@ -38,7 +38,7 @@ from answer_engine.api.openai_compat import (
     error_status,
     search_results,
 )
-from answer_engine.api.openai_protocol import JSONSchemaSpec, ResponseFormat, SearchFields
+from answer_engine.api.openai_protocol import JSONSchemaSpec, ResponseFormat, SearchFields, conversation
 from answer_engine.citations import MARKER_RE, parse_marker
 from answer_engine.config import MAX_HISTORY_MESSAGES, MAX_TOKENS_CEILING
 from answer_engine.events import Event, EventType, Source
@@ -144,16 +144,9 @@ class ResponsesRequest(SearchFields):
 
     def to_ask(self, earlier: list[ChatMessage]) -> AskRequest:
         messages = self.messages()
-        system = [m.text for m in messages if m.role in ("system", "developer") and m.text.strip()]
+        system, turns = conversation(messages)
         instructions = "\n".join([t.strip() for t in [self.instructions or "", *system] if t.strip()])
-        history = (
-            earlier
-            + [
-                ChatMessage(role=m.role, content=m.text)  # type: ignore[arg-type]
-                for m in messages[:-1]
-                if m.role in ("user", "assistant")
-            ]
-        )
+        history = earlier + turns
         return AskRequest(
             query=messages[-1].text,
             history=history[-MAX_HISTORY_MESSAGES:],

@@ -35,8 +35,13 @@ async def write(
     async with contextlib.aclosing(generating.generate(state, backend, settings, searched=searched)) as gen:
         async for event in gen:
             yield event
-    structured = state.request.options.output_format is not None
-    if searched and state.sources and settings.verify.enabled and backend.judges and not structured:
+    if (
+        searched
+        and state.sources
+        and settings.verify.enabled
+        and backend.judges
+        and not state.request.options.structured
+    ):
         yield StatusEvent(stage="verify", message="Checking the answer against the sources")
         yield await verifying.verify(state, backend, settings.verify)
     else:
@@ -62,7 +67,6 @@ async def answer(
             async for event in events:
                 yield event
         return
-    structured = state.request.options.output_format is not None
     if reason := before(state, settings):
         state.route, state.route_reason = "strong", reason
         yield StatusEvent(stage="route", message=f"Asking the stronger model: {reason}")
@@ -76,7 +80,11 @@ async def answer(
             yield StatusEvent(stage="route", message=f"{state.route_reason}; the local model answers")
     else:
         state.route = "local"
-    hold = settings.router.escalate_unsupported and not structured and state.route_reason is None
+    hold = (
+        settings.router.escalate_unsupported
+        and not state.request.options.structured
+        and state.route_reason is None
+    )
     held: list[DeltaEvent] = []
     local: CitationsEvent | None = None
     async with contextlib.aclosing(write(state, backend, settings, searched=searched)) as events:
