@@ -104,12 +104,28 @@ def build(checkpoint: Path, target: Target, root: Path) -> Path:
     return artifacts.create_artifact(root, aid, fill)
 
 
-def package(model: Path, root: Path) -> Path:
-    """A GGUF file (kind gguf) or a Hugging Face checkpoint directory (kind hf) as an artifact."""
+def package(model: Path, root: Path, *, lora: Path | None = None) -> Path:
+    """A GGUF file (kind gguf) or a Hugging Face checkpoint directory (kind hf) as an artifact.
+
+    ``lora``: a GGUF LoRA adapter (``engine-build lora-to-gguf``) packaged beside a GGUF base and
+    applied by llama.cpp at load, so a tuned model is promoted and rolled back like any other; it is
+    checked against the base first (architecture, tensor names and shapes)."""
     model = Path(model)
+    adapter: dict[str, Any] | None = None
+    if lora is not None:
+        from engine_build.gguf_lora import check_adapter
+
+        lora = Path(lora)
+        if not (model.is_file() and model.suffix == ".gguf"):
+            raise CheckpointError(f"--lora needs a .gguf base model, not {model}")
+        if not lora.is_file():
+            raise CheckpointError(f"no such adapter file: {lora}")
+        adapter = check_adapter(lora, model)
     if model.is_file() and model.suffix == ".gguf":
         digest = sha256_file(model)
         kind, inputs = "gguf", {"model": digest}
+        if lora is not None:
+            inputs["lora"] = sha256_file(lora)
     elif model.is_dir() and (model / "config.json").is_file():
         kind, inputs = "hf", {"checkpoint": tree_hash(model)}
     else:
@@ -120,7 +136,11 @@ def package(model: Path, root: Path) -> Path:
         if kind == "gguf":
             (tmp / "model").mkdir()
             shutil.copy2(model, tmp / "model" / "model.gguf")
-            return {"kind": kind, "model": "model/model.gguf", "inputs": inputs, "source": str(model)}
+            manifest = {"kind": kind, "model": "model/model.gguf", "inputs": inputs, "source": str(model)}
+            if lora is not None:
+                shutil.copy2(lora, tmp / "model" / "adapter.gguf")
+                manifest.update(lora="model/adapter.gguf", lora_source=str(lora), adapter=adapter)
+            return manifest
         shutil.copytree(model, tmp / "model")
         return {"kind": kind, "model": "model", "inputs": inputs, "source": str(model)}
 

@@ -3,8 +3,10 @@ checkpoint/GGUF), verify it, promote it to the running service, roll it back.
 
     engine-build plan CKPT [--quantization none|fp8|int4_awq] [--max-batch-size N] ... [--json]
     engine-build merge-lora BASE ADAPTER OUT
+    engine-build finetune BASE DATA.jsonl OUT [--max-steps N ...]  (LoRA; an HF checkpoint or a .gguf)
+    engine-build lora-to-gguf ADAPTER BASE.gguf OUT.gguf             (a PEFT adapter llama.cpp applies)
     engine-build build CKPT --output ROOT [target options]          (GPU + tensorrt_llm)
-    engine-build package MODEL --output ROOT                         (a .gguf or an HF checkpoint)
+    engine-build package MODEL --output ROOT [--lora ADAPTER.gguf]   (a .gguf or an HF checkpoint)
     engine-build verify ARTIFACT [--reference CKPT]
     engine-build promote ARTIFACT --output ROOT [--service URL --admin-key KEY] [--force]
     engine-build rollback --output ROOT [--service URL --admin-key KEY]
@@ -122,7 +124,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_package(args: argparse.Namespace) -> int:
     from engine_build.build import package
 
-    print(package(Path(args.model), Path(args.output)))
+    print(package(Path(args.model), Path(args.output), lora=Path(args.lora) if args.lora else None))
     return 0
 
 
@@ -285,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         "package", parents=[root], help="wrap a .gguf or HF checkpoint as an artifact (no GPU)"
     )
     p.add_argument("model")
+    p.add_argument(
+        "--lora",
+        metavar="ADAPTER.gguf",
+        help="a GGUF LoRA adapter (engine-build lora-to-gguf) to package beside a .gguf base; "
+        "llama.cpp applies it at load",
+    )
     p.set_defaults(func=cmd_package)
     p = sub.add_parser("verify", help="run golden prompts through an artifact; results go into its manifest")
     p.add_argument("artifact")

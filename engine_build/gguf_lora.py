@@ -48,6 +48,44 @@ def _field(reader: Any, key: str) -> Any:
     return bytes(part).decode() if field.types[0] == gguf.GGUFValueType.STRING else part.tolist()[0]
 
 
+def check_adapter(adapter_gguf: Path, base_gguf: Path) -> dict[str, Any]:
+    """That ``adapter_gguf`` is a LoRA adapter llama.cpp can apply over ``base_gguf``: a GGUF of type
+    adapter, the base's architecture, and every A/B pair on a tensor the base has, of its shape
+    (llama.cpp would otherwise refuse it at load, or crash). Returns what it found."""
+    import gguf
+
+    adapter_gguf, base_gguf = Path(adapter_gguf), Path(base_gguf)
+    try:
+        reader, base = gguf.GGUFReader(str(adapter_gguf)), gguf.GGUFReader(str(base_gguf))
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(f"cannot read {adapter_gguf} and {base_gguf} as GGUF files: {exc}") from exc
+    if _field(reader, "general.type") != "adapter" or _field(reader, "adapter.type") != "lora":
+        raise CheckpointError(
+            f"{adapter_gguf} is not a GGUF LoRA adapter (engine-build lora-to-gguf makes one)"
+        )
+    arch, base_arch = _field(reader, "general.architecture"), _field(base, "general.architecture")
+    if arch != base_arch:
+        raise CheckpointError(f"{adapter_gguf} adapts a {arch} model; {base_gguf} is {base_arch}")
+    shapes = {t.name: [int(d) for d in t.shape] for t in base.tensors}
+    pairs: dict[str, dict[str, list[int]]] = {}
+    for t in reader.tensors:
+        name, _, half = t.name.rpartition(".")
+        if half not in ("lora_a", "lora_b"):
+            raise CheckpointError(f"{adapter_gguf}: unexpected tensor {t.name}")
+        pairs.setdefault(name, {})[half] = [int(d) for d in t.shape]
+    for name, ab in pairs.items():
+        # GGUF lists dimensions innermost first: a weight is [in, out], A is [in, r], B is [r, out]
+        want = shapes.get(name)
+        if want is None:
+            raise CheckpointError(f"{base_gguf} has no tensor {name}: not the adapter's base")
+        a, b = ab.get("lora_a"), ab.get("lora_b")
+        if a is None or b is None or a[0] != want[0] or b[-1] != want[-1] or a[1] != b[0]:
+            raise CheckpointError(f"{adapter_gguf}: {name}'s A {a} and B {b} do not fit its shape {want}")
+    if not pairs:
+        raise CheckpointError(f"{adapter_gguf} holds no LoRA tensors")
+    return {"arch": arch, "tensors": len(pairs), "alpha": _field(reader, "adapter.lora.alpha")}
+
+
 def lora_to_gguf(adapter: Path, base_gguf: Path, output: Path) -> dict[str, Any]:
     import gguf
     import numpy as np

@@ -28,6 +28,7 @@ class _Settings:
     class generation:  # noqa: N801
         n_ctx = 2048
         n_threads = 0
+        prefix_states = 0
         max_batch_size = 4
         tensor_parallel_size = 1
 

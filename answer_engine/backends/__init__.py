@@ -33,8 +33,13 @@ def backend_for_artifact(artifact: Path, settings: Any) -> Any:
     if kind == "gguf":
         from answer_engine.backends.llamacpp import LlamaCppBackend
 
+        lora = manifest.get("lora")  # a tuned model: the base's GGUF and its adapter
         return LlamaCppBackend(
-            model, n_ctx=gen.n_ctx, n_threads=gen.n_threads or None, prefix_states=gen.prefix_states
+            model,
+            n_ctx=gen.n_ctx,
+            n_threads=gen.n_threads or None,
+            prefix_states=gen.prefix_states,
+            lora_path=Path(artifact) / lora if lora else None,
         )
     if kind == "hf":
         from answer_engine.backends.transformers_backend import TransformersBackend

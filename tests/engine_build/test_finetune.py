@@ -3,11 +3,14 @@ goes down, training resumes from its checkpoint, and the adapter, folded in by m
 the transformers backend and changes what it writes."""
 
 import json
+from pathlib import Path
 
 import pytest
 
+from answer_engine.backends import backend_for_artifact
 from answer_engine.backends.base import ChatMessage, GenerationParams
 from answer_engine.backends.transformers_backend import TransformersBackend
+from engine_build import artifacts
 from engine_build.checkpoint import CheckpointError
 from engine_build.cli import main
 from engine_build.finetune import IGNORE, encode, load_examples
@@ -149,3 +152,66 @@ def test_a_shipped_gguf_model_tuned_then_served_by_llama_cpp_with_its_adapter(
     merged = asyncio.run(greedy(TransformersBackend(tmp_path / "merged")))
     assert tuned != base
     assert tuned.split()[:2] == merged.split()[:2], (tuned, merged)  # Q4 vs float32: the start agrees
+
+    # packaged as an artifact (base + adapter), verified, promoted: the reload path serves the tuned model
+    root = tmp_path / "engines"
+    assert (
+        main(["package", str(test_model_path), "--lora", str(tmp_path / "lora.gguf"), "--output", str(root)])
+        == 0
+    )
+    artifact = Path(capsys.readouterr().out.strip())
+    manifest = artifacts.read_manifest(artifact)
+    assert manifest["lora"] == "model/adapter.gguf" and manifest["adapter"]["tensors"] == 30 * 7
+    assert manifest["inputs"]["lora"] != manifest["inputs"]["model"]
+    assert main(["package", str(test_model_path), "--output", str(root)]) == 0  # the base: another artifact
+    assert Path(capsys.readouterr().out.strip()) != artifact
+    assert main(["verify", str(artifact), "--max-tokens", "6", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"]
+    assert main(["promote", str(artifact), "--output", str(root)]) == 0
+
+    class Served:
+        class generation:  # noqa: N801
+            n_ctx, n_threads, prefix_states = 1024, 0, 0
+
+    served = asyncio.run(greedy(backend_for_artifact(artifacts.current(root).resolve(), Served)))
+    assert served == tuned
+
+
+def test_package_refuses_an_adapter_that_does_not_fit_its_base(test_model_path, tmp_path, capsys):
+    """Checked before anything is written: llama.cpp would refuse such an adapter at load (or crash)."""
+    import gguf
+    import numpy as np
+
+    def adapter(name, a_shape, b_shape, arch="llama"):
+        path = tmp_path / f"adapter-{len(list(tmp_path.glob('adapter-*')))}.gguf"
+        writer = gguf.GGUFWriter(str(path), arch)
+        writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 8.0)
+        writer.add_tensor(f"{name}.lora_a", np.zeros(a_shape, dtype=np.float32))
+        writer.add_tensor(f"{name}.lora_b", np.zeros(b_shape, dtype=np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        return path
+
+    root = tmp_path / "engines"
+    cases = {
+        # SmolLM2-135M: hidden 576, so attn_q is 576 x 576
+        adapter("blk.0.attn_q.weight", (4, 576), (576, 4)): None,
+        adapter("blk.0.attn_q.weight", (4, 100), (576, 4)): "do not fit",
+        adapter("blk.99.attn_q.weight", (4, 576), (576, 4)): "has no tensor blk.99",
+        adapter("blk.0.attn_q.weight", (4, 576), (576, 4), arch="qwen2"): "adapts a qwen2 model",
+        test_model_path: "not a GGUF LoRA adapter",
+    }
+    for lora, problem in cases.items():
+        code = main(["package", str(test_model_path), "--lora", str(lora), "--output", str(root)])
+        out, err = capsys.readouterr()
+        if problem is None:
+            assert code == 0 and out.strip()
+        else:
+            assert code == 1 and problem in err, (lora, err)
+    assert len(list((root / "artifacts").iterdir())) == 1  # only the one that fits was packaged
+    assert main(["package", str(tmp_path / "nothing.gguf"), "--lora", str(lora), "--output", str(root)]) == 1
+    assert "needs a .gguf base" in capsys.readouterr().err
