@@ -142,6 +142,15 @@ class RetrievalSettings(BaseModel):
         description="Abstain without the model when no passage's embedding similarity to the question "
         "reaches this (needs dense_weight > 0); 0 = never.",
     )
+    min_answerability: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Abstain without the model when the answerability of the passages (the mean of the "
+        "best passage's embedding similarity to the question and its share of the question's terms, "
+        "weighed by their rarity in the index) is under this; 0 = never. The default config's 0.38 was "
+        "chosen on a development set kept apart from every reported one (docs/reports/gate).",
+    )
     dense_weight: float = Field(
         0.7, ge=0.0, le=1.0, description="Share of embedding similarity in passage scores; 0 = BM25 only."
     )
@@ -200,6 +209,15 @@ class VerifySettings(BaseModel):
     )
     max_sentences: int = Field(
         4, ge=1, le=20, description="Sentences checked per answer; later ones are kept unchecked."
+    )
+    min_question_coverage: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="The evidence of the answer's kept sentences (each one's closest source sentence, "
+        "its neighbours and its page's title) must hold this share of the question's terms, weighed "
+        "by rarity, or the answer is not supported: 'Beijing is the capital of Mongolia [1]' cited "
+        "to a page on Beijing that never names Mongolia. 0 = no such check.",
     )
     timeout_s: float = Field(
         30.0, gt=0, description="For all checks of one answer; unchecked sentences are kept."

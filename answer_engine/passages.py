@@ -251,3 +251,23 @@ def group_sources(chosen: list[Passage], pages: list[ReadPage]) -> list[SourceDo
             )
         by_page[passage.page].passages.append(passage)
     return list(by_page.values())
+
+
+def coverage(
+    question_terms: list[str], passages: list[Passage], idf: dict[str, float] | None
+) -> float | None:
+    """How much of the question one passage speaks to: the best passage's share of the question's
+    terms, each weighed by its rarity in the index (``idf``; equal weights without one). A passage
+    that holds "nuclear" but not "reactor" or "invented" covers the common part of "who invented the
+    first nuclear reactor", not the part that names what is asked about. None for a question with
+    no terms."""
+    wanted = list(dict.fromkeys(question_terms))
+    if not wanted:
+        return None
+    weight = {t: (idf or {}).get(t, 1.0) for t in wanted}
+    total = sum(weight.values())
+    best = 0.0
+    for passage in passages:
+        have = set(terms(passage.text))
+        best = max(best, sum(w for t, w in weight.items() if t in have) / total)
+    return round(best, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -87,3 +88,14 @@ class PassageStore(Protocol):
     def vectors(self, ids: list[int]) -> list[Any]:
         """The stored embedding of each passage id (a 1-d numpy array), None where there is none."""
         ...
+
+    def idf(self, words: list[str]) -> dict[str, float] | None:
+        """How rare each analyzed term is in the index (BM25's idf over its passages; a term it lacks
+        is as rare as can be), or None when the index cannot say. It weighs the question's terms
+        when the engine asks whether the sources cover the question."""
+        return None
+
+
+def bm25_idf(n_passages: int, df: int) -> float:
+    """BM25's (Lucene's) idf: always positive."""
+    return math.log(1 + (n_passages - df + 0.5) / (df + 0.5))

@@ -28,14 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from search_adapters.base import IndexedPassage, PassageStore, SearchError, SearchProvider, SearchResult
+from search_adapters.base import (
+    IndexedPassage,
+    PassageStore,
+    SearchError,
+    SearchProvider,
+    SearchResult,
+    bm25_idf,
+)
 from search_adapters.filters import SearchFilters
 from search_adapters.textutil import truncate_words
 
@@ -239,7 +245,7 @@ class PostgresIndex(SearchProvider, PassageStore):
             "FROM c, unnest(c.terms) u WHERE u.lexeme = ANY(%s)",
             (tsquery, tsquery, present),
         )
-        idf = {w: math.log(1 + (n_passages - df[w] + 0.5) / (df[w] + 0.5)) for w in present}
+        idf = {w: bm25_idf(n_passages, df[w]) for w in present}
         scores: dict[int, float] = {}
         page_of: dict[int, int] = {}
         for pid, page, n_terms, word, tf in rows:
@@ -344,6 +350,18 @@ class PostgresIndex(SearchProvider, PassageStore):
     def vectors(self, ids: list[int]) -> list[Any]:
         with self._lock:
             return [self._vectors.get(i) for i in ids]
+
+    def idf(self, words: list[str]) -> dict[str, float] | None:
+        words = list(dict.fromkeys(words))[:MAX_QUERY_TERMS]
+        q = self.q
+        n_passages, df = self._query(
+            f"SELECT (SELECT value FROM {q}.meta WHERE key = 'passages'), "
+            f"(SELECT coalesce(json_object_agg(term, df), '{{}}') FROM {q}.term_stats WHERE term = ANY(%s))",
+            (words,),
+        )[0]
+        if not n_passages:
+            return None
+        return {w: bm25_idf(int(n_passages), int((df or {}).get(w, 0))) for w in words}
 
     def counts(self) -> tuple[int, int]:
         """(pages, passages) in the index."""

@@ -62,6 +62,7 @@ def eval_qa(
         "sample": sample,
         "verify": settings.verify.model_dump(),
         "min_relevance": settings.retrieval.min_relevance,
+        "min_answerability": settings.retrieval.min_answerability,
         "search_type": search_type or settings.plan.search_type,
         "plan": settings.plan.model_dump(),
         "provider": provider,

@@ -192,6 +192,8 @@ async def evaluate(
                 "recall_at_5": contains(" ".join(chosen[:5]), q["answers"]),
                 "passages": len(chosen),
                 "relevance": trace.get("relevance"),
+                "coverage": trace.get("coverage"),
+                "answerability": trace.get("answerability"),
                 "error": error,
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 1),
                 "timings": done.timings.model_dump() if done else None,

@@ -9,6 +9,7 @@ are embedded here, but only the best BM25 candidates.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from answer_engine.passages import (
     Passage,
     ReadPage,
     SourceDoc,
+    coverage,
     focus_passages,
     group_sources,
     hybrid_rerank,
@@ -26,8 +28,10 @@ from answer_engine.passages import (
     select_passages,
 )
 from answer_engine.stages.state import RunState
-from answer_engine.text import approx_tokens
-from search_adapters.base import PassageStore
+from answer_engine.text import approx_tokens, terms
+from search_adapters.base import PassageStore, SearchError
+
+log = logging.getLogger(__name__)
 
 # With retrieval.focus, passages are chosen within this many times the token budget, then cut down
 # to their best sentences within the budget itself.
@@ -80,15 +84,41 @@ class Selector:
             per_query.append(focus_passages(query, chosen, budget) if cfg.focus else chosen)
         state.chosen = per_query[0] if len(per_query) == 1 else take_turns(per_query, max_passages, budget)
         state.sources = group_sources(state.chosen, pages)
+        if state.chosen:
+            state.coverage, state.term_weights = await asyncio.to_thread(
+                self._coverage, queries[0], state.chosen
+            )
         state.timings.select_ms = round(state.timings.select_ms + state.ms_since(t), 1)
-        state.trace.update(chosen=state.chosen, sources=state.sources, relevance=state.relevance)
+        state.trace.update(
+            chosen=state.chosen,
+            sources=state.sources,
+            relevance=state.relevance,
+            coverage=state.coverage,
+            term_weights=state.term_weights,
+            answerability=answerability(state),
+        )
         return state.sources
 
     def off_topic(self, state: RunState) -> bool:
-        """No passage is about the question: its best embedding similarity is under
-        ``retrieval.min_relevance`` (never, when that is 0 or there are no embeddings)."""
-        floor = self.settings.min_relevance
-        return bool(floor) and state.relevance is not None and state.relevance < floor
+        """No passage answers the question, by one of two signals measured before the model is asked:
+        the best embedding similarity is under ``retrieval.min_relevance``, or the answerability
+        (:func:`answerability`) is under ``retrieval.min_answerability``. 0 turns a signal off."""
+        floor, bar = self.settings.min_relevance, self.settings.min_answerability
+        if floor and state.relevance is not None and state.relevance < floor:
+            return True
+        score = answerability(state)
+        return bool(bar) and score is not None and score < bar
+
+    def _coverage(self, query: str, chosen: list[Passage]) -> tuple[float | None, dict[str, float]]:
+        """(the best passage's coverage of the question, the rarity of the question's terms)"""
+        wanted = terms(query)
+        idf = None
+        if self.store is not None and wanted:
+            try:
+                idf = self.store.idf(wanted)
+            except SearchError as exc:  # the check costs its weights, never the answer
+                log.warning("term rarity unavailable (%s); weighing the question's terms equally", exc)
+        return coverage(wanted, chosen, idf), idf or {}
 
     def _dense_scores(self, query: str, pages: list[ReadPage], ranked: list[Passage]) -> list[float]:
         """Cosine similarity of each passage to the question."""
@@ -107,6 +137,19 @@ class Selector:
             for i, v in zip(missing, fresh):
                 vectors[i] = v
         return [float(v @ q) if v is not None else 0.0 for v in vectors]
+
+
+def answerability(state: RunState) -> float | None:
+    """Whether the passages can answer the question, from 0 to 1: the mean of the best passage's
+    embedding similarity to the question and its coverage of the question's rarity-weighted terms
+    (coverage alone without embeddings). Either signal alone lets much through: an off-topic page
+    can be close in meaning ("logging" for deforestation), and a page can hold a question's common
+    words but not the ones that name what is asked about."""
+    if state.coverage is None:
+        return state.relevance
+    if state.relevance is None:
+        return state.coverage
+    return round((state.relevance + state.coverage) / 2, 4)
 
 
 def _fresh(pages: list[ReadPage]) -> list[ReadPage]:

@@ -41,6 +41,8 @@ class RunState:
     sources: list[SourceDoc] = field(default_factory=list)
     messages: list[ChatMessage] = field(default_factory=list)
     relevance: float | None = None  # the best passage's embedding similarity to the question
+    coverage: float | None = None  # the rarity-weighted share of the question's terms one passage holds
+    term_weights: dict[str, float] = field(default_factory=dict)  # the question's terms' rarity (idf)
     settled: bool = False  # the engine answered itself, without the model (nothing found, off topic)
     route: Literal["local", "strong"] | None = None  # which model of a router wrote the answer
     route_reason: str | None = None  # why the strong one was asked, or why it did not answer

@@ -25,7 +25,7 @@ from answer_engine.backends.base import Backend, GenerationParams
 from answer_engine.citations import MARKER_RE, parse_marker
 from answer_engine.config import VerifySettings
 from answer_engine.events import AnswerSupport, Citation, CitationsEvent, SentenceSupport
-from answer_engine.passages import SourceDoc
+from answer_engine.passages import Passage, SourceDoc, coverage
 from answer_engine.request import ChatMessage
 from answer_engine.stages.state import RunState
 from answer_engine.text import split_sentences, terms
@@ -65,6 +65,7 @@ class Claim:
     cited: list[int]
     verdict: bool | None = None
     evidence: str | None = None
+    window: str | None = None  # the evidence with its neighbours and its page's title
 
 
 def not_covered(sources: list[SourceDoc]) -> str:
@@ -99,18 +100,24 @@ def _which(cited: list[int]) -> str:
 
 def _closest(
     words: set[str], claim: Claim, sources: dict[int, SourceDoc]
-) -> tuple[int, list[str], int] | None:
+) -> tuple[int, list[str], int, SourceDoc] | None:
     """The sentence of the claim's cited sources (all sources when it cites none) sharing most terms
-    with ``words``: (terms shared, the sentences of its passage, its index); None when none shares any."""
-    best: tuple[int, list[str], int] | None = None
+    with ``words``: (terms shared, the sentences of its passage, its index, its source); None when
+    none shares any."""
+    best: tuple[int, list[str], int, SourceDoc] | None = None
     for n in claim.cited or list(sources):
         for passage in sources[n].passages if n in sources else []:
             sentences = split_sentences(passage.text)
             for i, sentence in enumerate(sentences):
                 score = len(words & set(terms(sentence)))
                 if score and (best is None or score > best[0]):
-                    best = (score, sentences, i)
+                    best = (score, sentences, i, sources[n])
     return best
+
+
+def _window(source: SourceDoc, sentences: list[str], i: int) -> str:
+    """Sentence ``i`` with its neighbours, after its page's title."""
+    return " ".join([source.title, *sentences[max(0, i - 1) : i + 2]])
 
 
 def _evidence(claim: Claim, sources: dict[int, SourceDoc]) -> str | None:
@@ -162,21 +169,23 @@ FUNCTION_WORDS = frozenset(
 def check_facts(
     claim: Claim, sources: dict[int, SourceDoc], question: str = ""
 ) -> tuple[bool | None, str | None]:
-    """No model: the sentence of the cited sources closest to the claim (with its neighbours) must
-    hold every number, number word and name the claim adds to the question, and not negate what the
-    claim asserts. (The question's own names are the reader's words, not the answer's: "NYC" in the
-    question need not be in the page that says "New York".) A claim that adds no such fact cannot be
-    judged this way (None)."""
+    """No model: the sentence of the cited sources closest to the claim (with its neighbours and its
+    page's title) must hold every number, number word and name the claim adds to the question, and
+    not negate what the claim asserts. (The question's own names are the reader's words, not the
+    answer's: "NYC" in the question need not be in the page that says "New York".) A claim that
+    adds no such fact cannot be judged this way (None)."""
     asked = set(_NUMBER_RE.findall(question)) | {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
     facts = key_facts(claim.text) - asked - set(terms(question))
     best = _closest(set(terms(claim.text)), claim, sources)
     if best is None:
         return False, None
-    _, sentences, i = best
+    _, sentences, i, source = best
     evidence = sentences[i]
+    # the page's title names what the whole page is about: "at the University of Chicago" is stated
+    # by a sentence about "the university" on the page titled University of Chicago
+    window = claim.window = _window(source, sentences, i)
     if not facts:
         return None, evidence
-    window = " ".join(sentences[max(0, i - 1) : i + 2])
     negated = bool(_NEGATION_RE.search(evidence)) and not _NEGATION_RE.search(claim.text)
     return _has_facts(facts, window) and not negated, evidence
 
@@ -231,6 +240,10 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
     for claim in claims:
         if claim.verdict and not claim.evidence:
             claim.evidence = _evidence(claim, sources)
+    bar = settings.min_question_coverage
+    if bar and not about_the_question(state, checked, sources, bar):
+        for claim in claims:
+            claim.verdict = False
     state.timings.verify_ms = state.ms_since(t)
 
     support: AnswerSupport | None
@@ -242,6 +255,27 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         final = _without(text, [c for c in claims if c.verdict is False])
         support = "supported" if all(c.verdict for c in claims) else "partly_supported"
     return citations_event(final, claims, sources, support)
+
+
+def about_the_question(
+    state: RunState, checked: list[Claim], sources: dict[int, SourceDoc], bar: float
+) -> bool:
+    """Whether the evidence of the checked sentences not found unsupported, taken together, holds
+    ``bar`` of the question's terms weighed by their rarity: an answer whose every fact is on the
+    page can still be about something else than what was asked ("Juzjani told the story of the
+    prodigal son [1]", cited to a page on Juzjani that never mentions the parable). True when
+    there is nothing to judge."""
+    for claim in checked:
+        if claim.window is None and (best := _closest(set(terms(claim.text)), claim, sources)):
+            _, sentences, i, source = best
+            claim.window = _window(source, sentences, i)
+    windows = [c.window for c in checked if c.verdict is not False and c.window]
+    wanted = terms(state.query or state.request.query)
+    if not windows or not wanted:
+        return True
+    share = coverage(wanted, [Passage(page=0, order=0, text=" ".join(windows))], state.term_weights or None)
+    state.trace["answer_coverage"] = share
+    return share is None or share >= bar
 
 
 def _without(text: str, dropped: list[Claim]) -> str:

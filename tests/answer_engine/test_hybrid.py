@@ -82,7 +82,7 @@ async def test_sources_about_something_else_get_an_abstention_without_the_model(
     settings = load_settings(
         data_dir=data,
         search={"include_default_corpus": False},
-        retrieval={"dense_weight": 0.7, "min_relevance": 0.5},
+        retrieval={"dense_weight": 0.7, "min_relevance": 0.5, "min_answerability": 0.0},
     )
     backend = fake_backend_cls(["Cats eat mice and small birds [1]."])
     pipeline = build_pipeline(settings, backend=backend, embedder=embedder)
@@ -100,3 +100,38 @@ async def test_sources_about_something_else_get_an_abstention_without_the_model(
     # the same pipeline still answers a question its pages are about
     events = [e async for e in pipeline.run(AskRequest(query=QUESTION))]
     assert backend.calls and next(e for e in events if e.type == "citations").answer_support == "supported"
+
+
+async def test_pages_that_hold_only_the_common_words_of_a_question_get_an_abstention(
+    tmp_path, embedder, fake_backend_cls
+):
+    """retrieval.min_answerability: "tigers" is in no page, and "eat" is in every page (so it weighs
+    little), so no passage covers the question even though pages about eating are close to it in
+    meaning. (In an index this small a paraphrase, "felines" for cats, weighs as much as a word no
+    page has: the default bar was set on the shipped corpus, where rarity means something.)"""
+    data = tmp_path / "data"
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
+    register_source(data, corpus)
+    settings = load_settings(
+        data_dir=data,
+        search={"include_default_corpus": False},
+        retrieval={"dense_weight": 0.7, "min_relevance": 0.0, "min_answerability": 0.38},
+    )
+    backend = fake_backend_cls(["Cats eat mice and small birds [1]."])
+    pipeline = build_pipeline(settings, backend=backend, embedder=embedder)
+    store = pipeline.selector.store
+    idf = store.idf(["tiger", "eat", "cat"])
+    assert idf["tiger"] > idf["cat"] > idf["eat"] > 0  # in no passage > in one > in both
+
+    trace = {}
+    events = [e async for e in pipeline.run(AskRequest(query="What do Siberian tigers eat?"), trace=trace)]
+    assert trace["coverage"] < 0.2 and trace["answerability"] < 0.38 and backend.calls == []
+    cites = next(e for e in events if e.type == "citations")
+    assert cites.answer.startswith("The sources found do not answer this question.")
+    assert cites.answer_support == "not_supported"
+
+    trace = {}
+    events = [e async for e in pipeline.run(AskRequest(query="What do house cats eat?"), trace=trace)]
+    assert trace["answerability"] >= 0.38 and backend.calls
+    assert trace["answerability"] == round((trace["relevance"] + trace["coverage"]) / 2, 4)

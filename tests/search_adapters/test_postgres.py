@@ -10,7 +10,7 @@ import pytest
 from answer_engine.pgindex import PostgresIngestor, migrate
 from answer_engine.text import terms
 from search_adapters import postgres as layout
-from search_adapters.base import SearchError
+from search_adapters.base import SearchError, bm25_idf
 from search_adapters.postgres import PostgresIndex
 
 PAGES = {
@@ -61,6 +61,9 @@ def test_written_then_searched_with_its_passages(folder, writer, index):
     assert index.page_passages("https://example.org/not-indexed") is None
     assert index.search_sync("zebra quantum", 3) == []
     assert index.counts() == (3, report.passages)
+    # term rarity for the answerability gate, from the corpus-wide term_stats
+    idf = index.idf(["eiffel", "zebra"])
+    assert idf["zebra"] == pytest.approx(bm25_idf(report.passages, 0)) and idf["zebra"] > idf["eiffel"] > 0
 
 
 def test_only_changed_files_are_written_again(folder, writer, index):

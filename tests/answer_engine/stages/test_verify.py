@@ -229,3 +229,61 @@ async def test_facts_mode_asks_the_model_nothing(settings, fake_backend_cls):
     events, _, cites = await run(settings, backend)
     assert backend.checks == [] and events[-1].timings.verify_checks == 0
     assert cites.answer == SUPPORTED and cites.answer_support == "partly_supported"
+
+
+def test_facts_mode_reads_the_page_title_as_part_of_the_evidence():
+    """A sentence about "the university" on the page titled University of Chicago states "at the
+    University of Chicago" (this answer was dropped as unsupported before the title counted)."""
+    from answer_engine.stages.verify import Claim, check_facts
+
+    page = (
+        "In 1929 Robert Maynard Hutchins took office. He instituted the curriculum known as the Common Core."
+    )
+    sources = {
+        1: SourceDoc(
+            n=1, url="https://x.example", title="University of Chicago", passages=[Passage(page=0, text=page)]
+        )
+    }
+    claim = Claim(0, 0, "Hutchins instituted the Common Core at the University of Chicago.", [1])
+    assert check_facts(claim, sources, "Who instituted the Common Core?")[0] is True
+    other = {
+        1: SourceDoc(n=1, url="https://x.example", title="Harvard", passages=[Passage(page=0, text=page)])
+    }
+    assert check_facts(claim, other, "Who instituted the Common Core?")[0] is False
+
+
+@pytest.mark.parametrize(
+    ("question", "supported"),
+    [
+        (
+            "Who painted the Girl with a Pearl Earring?",
+            False,
+        ),  # every fact is on the page, the subject is not
+        ("Who painted the portrait of Dorothy?", True),
+    ],
+)
+async def test_an_answer_about_something_else_than_the_question_is_not_supported(
+    settings, question, supported
+):
+    """verify.min_question_coverage: "Peter Chang painted ..." is on the page, so the facts check
+    passes, but the page never names what was asked about; the answer is not supported and says so."""
+    page = "Peter Chang painted a portrait of Dorothy in 1950. It hangs in the Taipei city museum."
+    source = SourceDoc(
+        n=1, url="https://art.example", title="Peter Chang", passages=[Passage(page=0, text=page)]
+    )
+    answer = "It was painted by Peter Chang in 1950 [1]."
+    state = RunState(request=AskRequest(query=question), sources=[source], query=question)
+    # the question's terms as rare as the index says: here, all alike but "paint"
+    state.term_weights = {"paint": 0.5}
+    state.answer = state.raw_answer = answer
+    settings.verify.mode, settings.verify.min_question_coverage = "facts", 0.3
+    cites = await verify(state, None, settings.verify)
+    assert (cites.answer_support == "supported") is supported
+    if not supported:
+        assert (
+            cites.answer.startswith("The sources found do not answer this question.") and not cites.citations
+        )
+        assert state.trace["answer_coverage"] < 0.3
+    settings.verify.min_question_coverage = 0.0  # the check off: the facts alone decide
+    state.trace.clear()
+    assert (await verify(state, None, settings.verify)).answer_support == "supported"
