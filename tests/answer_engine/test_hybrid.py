@@ -38,6 +38,15 @@ def test_embeddings_are_normalized_and_semantic(embedder):
     assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.2
 
 
+def indexed_docs(tmp_path):
+    """A data dir whose only source is DOCS."""
+    data = tmp_path / "data"
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
+    register_source(data, corpus)
+    return data
+
+
 async def first_source(tmp_path, embedder, dense_weight):
     data = tmp_path / f"data-{dense_weight}"
     corpus = tmp_path / "docs.jsonl"
@@ -75,12 +84,8 @@ async def test_sources_about_something_else_get_an_abstention_without_the_model(
 ):
     """retrieval.min_relevance: the pages found share a word with the question ("eat") but no passage
     is about it, so the engine says what they cover instead of letting the model answer from memory."""
-    data = tmp_path / "data"
-    corpus = tmp_path / "docs.jsonl"
-    corpus.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
-    register_source(data, corpus)
     settings = load_settings(
-        data_dir=data,
+        data_dir=indexed_docs(tmp_path),
         search={"include_default_corpus": False},
         retrieval={"dense_weight": 0.7, "min_relevance": 0.5, "min_answerability": 0.0},
         # the signal under test alone: in a two-page index "felines" (on no page) weighs as much as
@@ -112,12 +117,8 @@ async def test_pages_that_hold_only_the_common_words_of_a_question_get_an_absten
     little), so no passage covers the question even though pages about eating are close to it in
     meaning. (In an index this small a paraphrase, "felines" for cats, weighs as much as a word no
     page has: the default bar was set on the shipped corpus, where rarity means something.)"""
-    data = tmp_path / "data"
-    corpus = tmp_path / "docs.jsonl"
-    corpus.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
-    register_source(data, corpus)
     settings = load_settings(
-        data_dir=data,
+        data_dir=indexed_docs(tmp_path),
         search={"include_default_corpus": False},
         retrieval={"dense_weight": 0.7, "min_relevance": 0.0, "min_answerability": 0.38},
     )
