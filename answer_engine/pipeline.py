@@ -43,7 +43,7 @@ from answer_engine.stages.read import PageReader
 from answer_engine.stages.select import Selector
 from answer_engine.stages.state import RunState, StageError
 from answer_engine.text import truncate_words
-from search_adapters.base import SearchProvider
+from search_adapters.base import SearchError, SearchProvider
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,15 @@ class Pipeline:
         await asyncio.gather(*jobs)
 
     def _prepare_index(self) -> None:
-        """Load the index, and count how rare its terms are (the answerability gate weighs the
-        question's terms by it; the local index counts once per build, ~0.4 s for the shipped one)."""
+        """Load the index, and count how rare its terms are (the answerability gate and the verify
+        stage's question coverage weigh the question's terms by it; the local index counts once per
+        build, ~0.4 s for the shipped one, here in parallel with loading the model)."""
         self.search.prepare()
-        if self.selector.store is not None and self.selector.settings.min_answerability:
-            self.selector.store.idf(["the"])
+        if self.selector.store is not None:
+            try:
+                self.selector.store.idf(["the"])
+            except SearchError as exc:  # the first question asks again
+                log.warning("counting the index's term rarity failed at start-up: %s", exc)
 
     async def _start_backend(self) -> None:
         """Load the model, then evaluate the start every answer prompt shares (the system prompt and
