@@ -107,7 +107,7 @@ class Pipeline:
         self.search.prepare()
         if self.selector.store is not None:
             try:
-                self.selector.store.idf(["the"])
+                self.selector.store.idf([])  # the local index counts its terms on the first call
             except SearchError as exc:  # the first question asks again
                 log.warning("counting the index's term rarity failed at start-up: %s", exc)
 

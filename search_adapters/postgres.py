@@ -215,13 +215,7 @@ class PostgresIndex(SearchProvider, PassageStore):
         if not words:
             return []
         q = self.q
-        stats = self._query(
-            f"SELECT (SELECT value FROM {q}.meta WHERE key = 'passages'), "
-            f"(SELECT value FROM {q}.meta WHERE key = 'avg_terms'), "
-            f"(SELECT coalesce(json_object_agg(term, df), '{{}}') FROM {q}.term_stats WHERE term = ANY(%s))",
-            (words,),
-        )[0]
-        n_passages, avg_terms, df = int(stats[0] or 0), float(stats[1] or 1.0), stats[2] or {}
+        n_passages, avg_terms, df = self._term_stats(words)
         present = [w for w in words if df.get(w)]
         if not present or not n_passages:
             return []
@@ -353,15 +347,22 @@ class PostgresIndex(SearchProvider, PassageStore):
 
     def idf(self, words: list[str]) -> dict[str, float] | None:
         words = list(dict.fromkeys(words))[:MAX_QUERY_TERMS]
+        n_passages, _, df = self._term_stats(words)
+        if not n_passages:
+            return None
+        return {w: bm25_idf(n_passages, int(df.get(w, 0))) for w in words}
+
+    def _term_stats(self, words: list[str]) -> tuple[int, float, dict[str, int]]:
+        """(passages in the index, their mean number of terms, the document frequency of each of
+        ``words`` the index holds), in one round trip."""
         q = self.q
-        n_passages, df = self._query(
+        n_passages, avg_terms, df = self._query(
             f"SELECT (SELECT value FROM {q}.meta WHERE key = 'passages'), "
+            f"(SELECT value FROM {q}.meta WHERE key = 'avg_terms'), "
             f"(SELECT coalesce(json_object_agg(term, df), '{{}}') FROM {q}.term_stats WHERE term = ANY(%s))",
             (words,),
         )[0]
-        if not n_passages:
-            return None
-        return {w: bm25_idf(int(n_passages), int((df or {}).get(w, 0))) for w in words}
+        return int(n_passages or 0), float(avg_terms or 1.0), df or {}
 
     def counts(self) -> tuple[int, int]:
         """(pages, passages) in the index."""
