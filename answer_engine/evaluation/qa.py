@@ -103,6 +103,21 @@ def hotpot_corpus(rows: list[dict[str, Any]], dest: Path) -> Path:
     return dest
 
 
+def index_privately(settings: Settings, questions: list[dict[str, Any]], tmp: Path) -> None:
+    """Point ``settings`` at a data dir in ``tmp`` whose only source is what the questions call for:
+    the shipped corpus without their articles (the unanswerable set, ``left_out``), or HotpotQA's
+    own paragraphs (``context``)."""
+    from answer_engine.ingest import register_source
+
+    settings.data_dir = tmp / "data"
+    settings.search.include_default_corpus = False
+    left_out = {q["left_out"] for q in questions if q.get("left_out")}
+    if left_out:  # the unanswerable set: the shipped corpus without the questions' articles
+        register_source(settings.data_dir, unanswerable.corpus_without(left_out, tmp / "corpus"))
+    else:  # HotpotQA: index its own paragraphs privately
+        register_source(settings.data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
+
+
 def judge_citations(answer: str, sources: dict[int, str], threshold: float) -> tuple[int, int, int, int]:
     """(citations, supported citations, sentences that need one, sentences that have one)."""
     cites = supported = needing = cited = 0
@@ -138,7 +153,6 @@ async def evaluate(
     from answer_engine.backends import create_backend
     from answer_engine.backends.extractive import ExtractiveBackend
     from answer_engine.components import build_embedder, build_pipeline
-    from answer_engine.ingest import register_source
 
     with contextlib.ExitStack() as stack:
         embedder = build_embedder(settings)
@@ -153,12 +167,7 @@ async def evaluate(
             )
         if any("context" in q for q in questions) or left_out:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ae-eval-")))
-            settings.data_dir = tmp / "data"
-            settings.search.include_default_corpus = False
-            if left_out:  # the unanswerable set: the shipped corpus without the questions' articles
-                register_source(settings.data_dir, unanswerable.corpus_without(left_out, tmp / "corpus"))
-            else:  # HotpotQA: index its own paragraphs privately
-                register_source(settings.data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
+            index_privately(settings, questions, tmp)
         # generate=False never calls a backend; the extractive one stands in without loading a model
         pipeline = build_pipeline(settings, backend=backend or ExtractiveBackend(), embedder=embedder)
         await pipeline.start()

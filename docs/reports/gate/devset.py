@@ -72,7 +72,7 @@ else:
 async def main():
     from answer_engine.backends.extractive import ExtractiveBackend
     from answer_engine.components import build_embedder, build_pipeline
-    from answer_engine.ingest import register_source
+    from answer_engine.evaluation.qa import index_privately
 
     settings = load_settings()
     settings.retrieval.min_relevance = 0.0
@@ -81,9 +81,7 @@ async def main():
     tmp = Path(tempfile.mkdtemp())
     lefts = {q["left_out"] for q in qs if q.get("left_out")}
     if lefts:
-        settings.data_dir = tmp / "data"
-        settings.search.include_default_corpus = False
-        register_source(settings.data_dir, U.corpus_without(lefts, tmp / "corpus"))
+        index_privately(settings, qs, tmp)
     pipe = build_pipeline(settings, backend=ExtractiveBackend(), embedder=embedder)
     await pipe.start()
     with open(out, "w") as fh:

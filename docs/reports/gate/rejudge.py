@@ -24,8 +24,7 @@ from answer_engine.components import build_embedder, build_pipeline
 from answer_engine.config import load_settings
 from answer_engine.evaluation import honest
 from answer_engine.evaluation import unanswerable as unanswerable_set
-from answer_engine.evaluation.qa import hotpot_corpus, load_questions
-from answer_engine.ingest import register_source
+from answer_engine.evaluation.qa import index_privately, load_questions
 from answer_engine.request import AskOptions, AskRequest
 from answer_engine.stages import verify as verifying
 from answer_engine.stages.state import RunState
@@ -79,15 +78,10 @@ async def main() -> None:
         questions = [
             {**by_id.get(r["id"], {}), **built.get(r["id"], {}), **r, "answerable": False} for r in runs
         ]
-        left_out = {q["left_out"] for q in questions if q.get("left_out")}
-        settings.data_dir, settings.search.include_default_corpus = tmp / "data", False
-        register_source(settings.data_dir, unanswerable_set.corpus_without(left_out, tmp / "corpus"))
-    elif args.kind == "hotpot":
-        questions = [{**by_id[r["id"]], **r} for r in runs]
-        settings.data_dir, settings.search.include_default_corpus = tmp / "data", False
-        register_source(settings.data_dir, hotpot_corpus(questions, tmp / "hotpot.jsonl"))
     else:
         questions = [{**by_id[r["id"]], **r} for r in runs]
+    if args.kind != "squad":
+        index_privately(settings, questions, tmp)
     if pro := sum(q.get("search_type") == "pro" for q in questions):
         print(f"warning: {pro} answers searched in pro mode: their later searches came from the model, so")
         print("their sources here (searched without it) may differ; only fast answers re-judge exactly")
