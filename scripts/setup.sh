@@ -23,7 +23,7 @@ LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -
 # AVX-512 (never AMX) when this CPU has it: prompt prefill ~1.4x faster than the AVX2 build on the
 # same CPU (docs/reports/speed, "Build flags"). Detected here, so a CPU without it still gets AVX2.
 # AE_LLAMA_PORTABLE=1 forces the AVX2 build (e.g. a wheel cache shared with older machines).
-cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+cpu_flags=" $({ grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true; } | cut -d: -f2) "
 has() { case "$cpu_flags" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if [ "${AE_LLAMA_PORTABLE:-0}" != 1 ] && has avx512f && has avx512bw && has avx512vl && has avx512dq && has avx512cd; then
   LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS -DGGML_AVX512=ON"
