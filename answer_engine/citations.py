@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from answer_engine.text import terms
+from answer_engine.text import runs_on, terms
 
 MARKER_RE = re.compile(
     r"\[\s*(?:(?:citations?|sources?|refs?)\s*[:#]?\s*)?(\d{1,3}(?:\s*(?:,|;|-|–|and)\s*\d{1,3})*)\s*\]",
@@ -164,9 +164,9 @@ class CitationStream:
             if ch.isspace():
                 self._term_ws += ch
                 return
-            if self._term_ws:  # terminator, whitespace, then text: the sentence ended
+            if self._term_ws and not self._runs_on():  # terminator, whitespace, then text: it ended
                 self._end_sentence()
-            else:  # "3.5", "e.g.x": not a sentence end
+            else:  # "3.5", "e.g.x", "Wisconsin v. Yoder": not a sentence end
                 self._flush_term()
         if ch in TERMINATORS:
             self._term = ch
@@ -180,7 +180,7 @@ class CitationStream:
 
     def _release_literal(self, marker: str) -> None:
         """A '[' that did not open a marker: show it and read the rest again."""
-        if self._term and self._term_ws:
+        if self._term and self._term_ws and not self._runs_on():
             self._end_sentence()
         elif self._term:
             self._flush_term()
@@ -188,9 +188,16 @@ class CitationStream:
         for ch in marker[1:]:
             self._char(ch)
 
+    def _runs_on(self) -> bool:
+        """The held full stop and the space after it follow an abbreviation ("v.", "U.S.", an
+        initial): the sentence goes on (a line break always ends it)."""
+        return "\n" not in self._term_ws and self._term == "." and runs_on(self._sentence + self._term)
+
     def _flush_term(self) -> None:
-        held, self._term = self._term, ""
-        for c in held:
+        """The held terminator (and any whitespace after it) is text inside the sentence."""
+        held, spaces = self._term, self._term_ws
+        self._term = self._term_ws = ""
+        for c in held + spaces:
             self._emit_text(c)
 
     def _end_sentence(self) -> None:

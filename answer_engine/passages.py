@@ -6,7 +6,6 @@ keeping the best that fit a token budget, and grouping them into numbered source
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 
 from answer_engine.text import approx_tokens, bm25s, pack_words, split_sentences, terms
@@ -77,7 +76,7 @@ def chunk_text(text: str, chunk_words: int) -> list[str]:
         if words <= chunk_words * 1.4:
             out.append(para)
             continue
-        packed = pack_words(split_sentences(para), chunk_words)
+        packed = pack_words(split_sentences(para, abbreviations=False), chunk_words)
         if len(packed) > 1 and len(packed[-1].split()) < MIN_PASSAGE_WORDS * 2:
             packed[-2:] = [f"{packed[-2]} {packed[-1]}"]  # no stub passage at a paragraph's end
         out.extend(packed)
@@ -169,23 +168,7 @@ def select_passages(
     return chosen
 
 
-# A "sentence" ending in an initial or a common abbreviation ("Albert C.", "U.S.", "St.") runs on
-# into the next: cut there, a name or a patent number would be split in two.
-_RUNS_ON_RE = re.compile(
-    r"(?:\b[A-Z]|\b(?:[A-Z]\.)+[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|No|Nos|vs|etc|Gen|Gov|Sen|Rev|Inc|Co|Ltd|Mt|Ft"
-    r"|ca|c|approx|Jan|Feb|Aug|Sept|Sep|Oct|Nov|Dec))\.$"
-)
 GAP = " … "
-
-
-def _sentences(text: str) -> list[str]:
-    out: list[str] = []
-    for sentence in split_sentences(text):
-        if out and _RUNS_ON_RE.search(out[-1]):
-            out[-1] += " " + sentence
-        else:
-            out.append(sentence)
-    return out
 
 
 def focus_passages(question: str, chosen: list[Passage], token_budget: int) -> list[Passage]:
@@ -201,7 +184,9 @@ def focus_passages(question: str, chosen: list[Passage], token_budget: int) -> l
     if not chosen:
         return chosen
     q = set(terms(question))
-    units = [(i, j, s, set(terms(s))) for i, p in enumerate(chosen) for j, s in enumerate(_sentences(p.text))]
+    units = [
+        (i, j, s, set(terms(s))) for i, p in enumerate(chosen) for j, s in enumerate(split_sentences(p.text))
+    ]
     n = len(units)
     df: dict[str, int] = {}
     for *_, words in units:

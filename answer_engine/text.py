@@ -33,16 +33,41 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words) if words else []
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences, each with its closing quotes or brackets ('He said "stop."' keeps its quote)."""
+# A "sentence" ending in an initial or a common abbreviation ("Albert C.", "U.S.", "St.", "Wisconsin
+# v.") runs on into the next: cut there, a name, a court case or a patent number would be split in two.
+RUNS_ON_RE = re.compile(
+    r"(?:\b[A-Z]|\b(?:[A-Za-z]\.)+[A-Za-z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|No|Nos|v|vs|etc|Gen|Gov|Sen|Rev|Inc|Co"
+    r"|Ltd|Mt|Ft|ca|c|approx|Jan|Feb|Aug|Sept|Sep|Oct|Nov|Dec))\.$"
+)
+
+
+def runs_on(sentence: str) -> bool:
+    """Whether text ending here (with its full stop) stops at an abbreviation, not a sentence end."""
+    return bool(RUNS_ON_RE.search(sentence))
+
+
+def split_sentences(text: str, *, abbreviations: bool = True) -> list[str]:
+    """Sentences, each with its closing quotes or brackets ('He said "stop."' keeps its quote). A full
+    stop after an abbreviation or an initial does not end one (a line break always does), unless
+    ``abbreviations`` is False: the index's passage chunking, kept as its retrieval was measured."""
     out: list[str] = []
     start = 0
+    joined = False  # the last piece runs on into the next
     for m in SENTENCE_END_RE.finditer(text):
         end = m.start() + len(m.group(1) or "")
-        out.append(text[start:end])
+        piece = text[start:end].strip()
+        if joined and out and piece:
+            out[-1] += " " + piece
+        elif piece:
+            out.append(piece)
+        joined = abbreviations and bool(out) and "\n" not in m.group(0) and runs_on(out[-1])
         start = m.end()
-    out.append(text[start:])
-    return [s.strip() for s in out if s.strip()]
+    tail = text[start:].strip()
+    if joined and out and tail:
+        out[-1] += " " + tail
+    elif tail:
+        out.append(tail)
+    return out
 
 
 def approx_tokens(text: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, runtime_checkable
@@ -12,7 +13,15 @@ from pydantic import BaseModel, Field
 
 from answer_engine.request import ChatMessage
 
-__all__ = ["Backend", "BackendError", "ChatMessage", "GenerationParams", "StopTrimmer", "stream_from_thread"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "ChatMessage",
+    "GenerationParams",
+    "StopTrimmer",
+    "stream_from_thread",
+    "too_short",
+]
 
 
 class GenerationParams(BaseModel):
@@ -23,6 +32,22 @@ class GenerationParams(BaseModel):
     json_schema: dict[str, Any] | None = Field(
         None, description="Decode only JSON valid against this schema (see schema_problem)."
     )
+    min_chars: int = Field(
+        0,
+        ge=0,
+        description="The model may not end before its text holds this many letters or digits outside"
+        " [n] markers (see too_short); 0: no floor. Backends without the means to enforce it ignore it.",
+    )
+
+
+_MARKERS_RE = re.compile(r"\[[\d\s,;–-]*\]")
+_NOT_CONTENT_RE = re.compile(r"[\W_]+")
+
+
+def too_short(text: str, min_chars: int) -> bool:
+    """Whether ``text`` holds fewer than ``min_chars`` letters or digits outside [n] markers: "1" or
+    "[1]" is no answer, "No." and "42" are."""
+    return min_chars > 0 and len(_NOT_CONTENT_RE.sub("", _MARKERS_RE.sub("", text))) < min_chars
 
 
 class BackendError(Exception):

@@ -28,6 +28,7 @@ from answer_engine.backends.base import (
     ChatMessage,
     GenerationParams,
     stream_from_thread,
+    too_short,
 )
 
 # The prompt is evaluated in chunks this long, with a look at the cancel flag between chunks:
@@ -120,6 +121,7 @@ class LlamaCppBackend(Backend):
         self._formatter: Any = None
         self._load_lock = threading.Lock()
         self.tokens_generated = 0  # all streams, for metrics and tests
+        self._eog: list[int] | None = None
 
     # -- loading (blocking)
 
@@ -209,27 +211,85 @@ class LlamaCppBackend(Backend):
             stop = [s for s in (formatted.stop or []) if s]  # JSON text may hold our prose stop strings
         if not self._prefill(ids, cancel):
             return
-        it = self._llm.create_completion(
-            prompt=ids,
-            max_tokens=params.max_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            stop=stop,
-            stopping_criteria=formatted.stopping_criteria,
-            grammar=grammar,
-            stream=True,
-        )
+        options = {
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "stop": stop,
+            "stopping_criteria": formatted.stopping_criteria,
+            "grammar": grammar,
+        }
+        try:
+            text, made = self._complete(ids, params.max_tokens, options, emit, cancel)
+            if too_short(text, params.min_chars) and made < params.max_tokens and grammar is None:
+                # The model ended before writing anything ("1" for "1972", or a bare "[1]"): go on from
+                # where it stopped, its end-of-turn tokens barred until the floor is met. Only this rare
+                # case pays for a logits processor (a Python call per token).
+                self._continue(ids, text, params, options, emit, cancel, params.max_tokens - made)
+        finally:
+            self._save_state()  # after the answer, never before its first token
+
+    def _complete(
+        self, ids: list[int], max_tokens: int, options: dict[str, Any], emit: Any, cancel: threading.Event
+    ) -> tuple[str, int]:
+        """Stream a completion of ``ids``; (the text emitted, tokens generated)."""
+        it = self._llm.create_completion(prompt=ids, max_tokens=max_tokens, stream=True, **options)
+        pieces: list[str] = []
+        made = 0
         try:
             for chunk in it:
                 self.tokens_generated += 1
+                made += 1
                 if cancel.is_set():
                     break
                 text = chunk["choices"][0]["text"]
                 if text:
+                    pieces.append(text)
                     emit(text)
         finally:
             it.close()
-            self._save_state()  # after the answer, never before its first token
+        return "".join(pieces), made
+
+    def _continue(
+        self,
+        ids: list[int],
+        text: str,
+        params: GenerationParams,
+        options: dict[str, Any],
+        emit: Any,
+        cancel: threading.Event,
+        max_tokens: int,
+    ) -> None:
+        if cancel.is_set():
+            return
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        llm = self._llm
+        prompt = ids + (llm.tokenize(text.encode(), add_bos=False, special=False) if text else [])
+        barred = self._end_tokens()
+        met = False
+
+        def floor(input_ids: Any, scores: Any) -> Any:
+            nonlocal met
+            if barred and not met:
+                more = llm.detokenize(list(input_ids[len(prompt) :])).decode(errors="ignore")
+                met = not too_short(text + more, params.min_chars)
+                if not met:
+                    scores[barred] = -np.inf
+            return scores
+
+        self._complete(
+            prompt, max_tokens, {**options, "logits_processor": LogitsProcessorList([floor])}, emit, cancel
+        )
+
+    def _end_tokens(self) -> list[int]:
+        """The vocabulary's end-of-generation tokens (end of turn, end of text), found once (~50 ms)."""
+        if self._eog is None:
+            import llama_cpp
+
+            vocab = self._llm._model.vocab
+            self._eog = [t for t in range(self._llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
+        return self._eog
 
     def _prefill(self, ids: list[int], cancel: threading.Event) -> bool:
         """Evaluate all but the last prompt token in cancellable chunks, reusing the prefix already in

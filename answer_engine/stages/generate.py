@@ -27,6 +27,9 @@ from answer_engine.structured import output_problem
 log = logging.getLogger(__name__)
 
 RELATED_MAX = 3
+# A prose answer may not end before it holds this many letters or digits (outside [n] markers): the
+# default model once answered "In what year was Wisconsin v. Yoder decided?" with "1" and stopped.
+MIN_ANSWER_CHARS = 2
 RELATED_MAX_TOKENS = 96
 
 
@@ -39,6 +42,7 @@ def params_for(state: RunState, settings: Settings) -> GenerationParams:
         top_p=options.top_p or gen.top_p,
         stop=[*STOP_STRINGS, *options.stop] if structured is None else list(options.stop),
         json_schema=structured.schema_for_model if structured is not None else None,
+        min_chars=MIN_ANSWER_CHARS if structured is None else 0,
     )
 
 

@@ -134,3 +134,19 @@ def test_a_broken_marker_cannot_combine_into_an_uncounted_citation():
     cs = CitationStream(sources)
     shown = "".join(cs.feed(c) for c in "[1[2]]") + cs.finish()
     assert "[1]" not in shown and shown == cs.text
+
+
+@pytest.mark.parametrize("step", [1, 2, 5, 1000])
+def test_an_abbreviation_does_not_end_the_sentence_its_citation_goes_to(step):
+    # before: "Wisconsin v[1]. Yoder, 406 U.S[1]. 205 (1972)[1]." -- a marker after every "v." and "U.S."
+    cases = [
+        SourceText(
+            1,
+            "Some relevant case law: Runyon v. McCrary, 427 U.S. 160 (1976); Wisconsin v. Yoder, "
+            "406 U.S. 205 (1972).",
+        ),
+    ]
+    cs = run("Wisconsin v. Yoder, 406 U.S. 205, was decided by the Supreme Court in 1972.", step, cases)
+    assert cs.text == "Wisconsin v. Yoder, 406 U.S. 205, was decided by the Supreme Court in 1972[1]."
+    cs = run("It was decided in 1972 [1]. Dr. Smith argued it.", step, cases)
+    assert cs.text == "It was decided in 1972 [1]. Dr. Smith argued it."

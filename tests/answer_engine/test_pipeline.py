@@ -75,6 +75,7 @@ async def test_prompt_numbers_sources_and_fences_them_as_data(settings, fake_bac
     assert "Source [1]: Warsaw — https://en.wikipedia.org/wiki/Warsaw — " in prompt
     assert prompt.index("</sources>") < prompt.index(f"Question: {QUESTION}")
     assert backend.params[0].max_tokens == settings.generation.max_tokens
+    assert backend.params[0].min_chars == 2  # a prose answer may not end at "1" or a bare "[1]"
 
 
 async def test_start_warms_the_start_every_answer_prompt_shares(settings, fake_backend_cls):

@@ -15,6 +15,20 @@ def test_sentences_split_at_terminators_and_line_breaks():
     assert split_sentences("3.14 is pi") == ["3.14 is pi"]  # no space after the dot: not a sentence end
 
 
+def test_a_full_stop_after_an_abbreviation_or_initial_does_not_end_the_sentence():
+    text = "Case law: Wisconsin v. Yoder, 406 U.S. 205 (1972). J. K. Rowling wrote it. Dr. Who\nSt. Paul"
+    assert split_sentences(text) == [
+        "Case law: Wisconsin v. Yoder, 406 U.S. 205 (1972).",
+        "J. K. Rowling wrote it.",
+        "Dr. Who",
+        "St. Paul",
+    ]
+    assert split_sentences("It ended in 1972. Then came more.") == ["It ended in 1972.", "Then came more."]
+    assert split_sentences("Ask Albert C.") == ["Ask Albert C."]
+    # the index's chunking keeps the plain split its retrieval was measured with
+    assert split_sentences("Albert C. Smith won.", abbreviations=False) == ["Albert C.", "Smith won."]
+
+
 def test_pack_words_bounds_chunks_but_keeps_a_long_piece_whole():
     pieces = ["a b c", "d e", "f g h i", "j"]
     assert pack_words(pieces, 5) == ["a b c d e", "f g h i j"]

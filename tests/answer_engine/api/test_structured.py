@@ -53,6 +53,7 @@ def test_json_answer_with_citations_beside_it(settings, serve, schema_backend_cl
     assert r.model_extra["citations"][0] == "https://en.wikipedia.org/wiki/Warsaw"
     # the schema went to the backend and into the prompt; prose stop strings did not
     assert backend.params[0].json_schema == SCHEMA
+    assert backend.params[0].min_chars == 0  # JSON is decoded under its grammar, no prose floor
     assert "\nSources:" not in backend.params[0].stop
     assert '"sure"' in backend.calls[0][0].content and "Source [1]" in backend.calls[0][-1].content
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams
+from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams, too_short
 from answer_engine.backends.llamacpp import LlamaCppBackend
 
 pytestmark = pytest.mark.model
@@ -41,6 +41,28 @@ async def test_streams_greedy_and_deterministic(backend):
     b = [p async for p in backend.stream(MESSAGES, params)]
     assert len(a) > 1 and "".join(a) == "".join(b)
     assert backend.count_tokens("".join(a)) <= 12
+
+
+async def test_an_answer_may_not_end_before_it_says_anything(backend):
+    # the default model once answered "In what year was Wisconsin v. Yoder decided?" with "1" and an
+    # end of turn; here a few-shot thread makes the small model stop after one letter the same way
+    thread = [
+        ChatMessage(role="user", content="Letter after A?"),
+        ChatMessage(role="assistant", content="B"),
+        ChatMessage(role="user", content="Letter after B?"),
+        ChatMessage(role="assistant", content="C"),
+        ChatMessage(role="user", content="Letter after C?"),
+    ]
+    bare = "".join([p async for p in backend.stream(thread, GenerationParams(max_tokens=20))])
+    assert bare == "D"  # no floor: the model's own one-letter end
+    floored = "".join([p async for p in backend.stream(thread, GenerationParams(max_tokens=20, min_chars=3))])
+    assert floored.startswith("D") and not too_short(floored, 3)
+    assert backend.count_tokens(floored) <= 20  # the continuation keeps to max_tokens
+
+
+def test_too_short_counts_letters_and_digits_outside_markers():
+    assert too_short("1", 2) and too_short("[1]", 2) and too_short(" 1. [2]", 2)
+    assert not too_short("No.", 2) and not too_short("42 [1]", 2) and not too_short("1", 0)
 
 
 async def test_closing_the_stream_stops_generation(backend):
