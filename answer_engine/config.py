@@ -183,6 +183,11 @@ class GenerationSettings(BaseModel):
         description="llamacpp: KV states of recent prompts kept so a new prompt reuses their shared "
         "prefix (the system prompt) after other prompts came between; 0 = off.",
     )
+    source_urls: bool = Field(
+        True,
+        description="Each source line in the prompt names its page's URL (~15 tokens a source); "
+        "false: title and text only (the answer cites by number; the URL still travels in citations).",
+    )
     max_tokens: int = Field(256, ge=1, le=8192)
     max_tokens_ceiling: int = Field(
         MAX_TOKENS_CEILING, ge=1, le=MAX_TOKENS_CEILING, description="The most a request may ask for."

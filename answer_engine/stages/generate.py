@@ -64,10 +64,15 @@ async def generate(
             request.history,
             structured.schema_for_model,
             instructions=request.options.instructions,
+            urls=settings.generation.source_urls,
         )
     elif searched:
         state.messages = build_messages(
-            request.query, state.sources, request.history, instructions=request.options.instructions
+            request.query,
+            state.sources,
+            request.history,
+            instructions=request.options.instructions,
+            urls=settings.generation.source_urls,
         )
     else:
         state.messages = build_no_search_messages(

@@ -200,3 +200,15 @@ async def test_closing_the_stream_stops_the_backend(settings, fake_backend_cls):
     emitted = backend.emitted
     await asyncio.sleep(0.1)
     assert backend.emitted == emitted < 1000
+
+
+async def test_source_urls_off_leaves_them_out_of_the_prompt_but_not_the_citations(
+    settings, fake_backend_cls
+):
+    backend = fake_backend_cls(["Nobel Prize [1]."])
+    settings.generation.source_urls = False
+    events = await collect(build_pipeline(settings, backend=backend))
+    prompt = backend.calls[0][-1].content
+    assert "Source [1]: Warsaw — " in prompt and "https://" not in prompt
+    sources = next(e for e in events if e.type == EventType.SOURCES)
+    assert any(s.url.startswith("https://en.wikipedia.org/") for s in sources.sources)

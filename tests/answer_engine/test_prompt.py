@@ -42,6 +42,7 @@ def test_messages_put_system_history_then_sources_and_question_last():
     )
     assert prompt.endswith("</sources>\n\nQuestion: Who won?")
     assert format_sources([]) == ""
+    assert format_sources([source(1, "Text.")], urls=False) == "Source [1]: T — Text."
 
 
 def test_no_search_and_related_prompts():
