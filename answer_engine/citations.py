@@ -219,6 +219,8 @@ class CitationStream:
         self._after_marker = False
 
     def _judge(self, sentence: str, markers: list[int]) -> list[int]:
+        if not any(c.isalnum() for c in sentence):
+            return []  # a stray quote or bracket after the last full stop ('… further. " [1]') cites nothing
         sent_terms = set(terms(sentence))
         if len(sent_terms) < MIN_TERMS_TO_JUDGE:
             # Too short to judge by overlap ("1745", "Yes"): keep the model's valid markers, or cite

@@ -150,3 +150,10 @@ def test_an_abbreviation_does_not_end_the_sentence_its_citation_goes_to(step):
     assert cs.text == "Wisconsin v. Yoder, 406 U.S. 205, was decided by the Supreme Court in 1972[1]."
     cs = run("It was decided in 1972 [1]. Dr. Smith argued it.", step, cases)
     assert cs.text == "It was decided in 1972 [1]. Dr. Smith argued it."
+
+
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_a_stray_quote_after_the_last_sentence_gets_no_citation_of_its_own(step):
+    # the default model once closed a quotation with '. " [1]': the lone quote was cited again
+    cs = run('Pulaski was born in Warsaw in 1745. " [2]', step)
+    assert cs.text.count("[2]") == 1 and cs.text.startswith("Pulaski was born in Warsaw in 1745[2].")
