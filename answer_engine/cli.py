@@ -259,6 +259,18 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{name}: {path} (sha256 verified)")
         elif action == "path":
             print(models.resolve_model_path(settings.data_dir, name))
+        elif action == "embedder":
+            from answer_engine.embeddings import ONNX_FILE, EmbedderError, export_onnx, onnx_ready
+
+            dest = models.models_dir(settings.data_dir) / ONNX_FILE
+            fresh = args.force or not onnx_ready(dest)
+            if fresh:
+                print("exporting the embedding model to ONNX …", file=sys.stderr, flush=True)
+            try:
+                export_onnx(dest, force=args.force)
+            except EmbedderError as exc:
+                raise CommandError(str(exc)) from exc
+            print(f"embedding model: {dest} ({'exported and ' if fresh else ''}verified)")
     except models.ModelError as exc:
         raise CommandError(str(exc)) from exc
     return 0
@@ -449,7 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "models", parents=[common], help="list, pull (download from the registry and verify) models"
     )
-    p.add_argument("action", nargs="?", choices=["list", "pull", "path"], help="default: list")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "pull", "path", "embedder"],
+        help="default: list; embedder: export the embedding model to ONNX once (fast start-up)",
+    )
     p.add_argument("name", nargs="?", help="model name (default: the configured model)")
     p.add_argument("--force", action="store_true", help="pull again even if installed")
     p.set_defaults(func=cmd_models)

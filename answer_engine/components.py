@@ -11,8 +11,9 @@ from answer_engine.backends.base import Backend
 from answer_engine.cache import RedisCache, create_cache
 from answer_engine.config import ConfigError, Settings
 from answer_engine.documents import DocumentStore, LocalDocuments, PgDocuments
-from answer_engine.embeddings import Embedder
+from answer_engine.embeddings import ONNX_FILE, Embedder
 from answer_engine.ingest import Ingestor
+from answer_engine.models import models_dir
 from answer_engine.pgindex import PostgresIngestor
 from answer_engine.pipeline import Pipeline
 from answer_engine.stages.read import PageReader
@@ -27,10 +28,12 @@ WEB_PROVIDERS = ("searxng", "brave", "tavily", "google", "ddgs")
 
 
 def build_embedder(settings: Settings) -> Embedder | None:
-    return (
-        Embedder(threads=settings.generation.n_threads or None)
-        if settings.retrieval.dense_weight > 0
-        else None
+    if settings.retrieval.dense_weight <= 0:
+        return None
+    return Embedder(
+        threads=settings.generation.n_threads or None,
+        onnx_path=models_dir(settings.data_dir) / ONNX_FILE,
+        runtime=settings.retrieval.embed_runtime,
     )
 
 

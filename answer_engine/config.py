@@ -154,6 +154,12 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(
         0.7, ge=0.0, le=1.0, description="Share of embedding similarity in passage scores; 0 = BM25 only."
     )
+    embed_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="What runs the embedding model: auto = the ONNX export set-up made (onnxruntime, "
+        "loads in ~0.4 s) when it is there, else sentence-transformers (torch, ~8 s to import); the "
+        "vectors are the same.",
+    )
 
 
 class GenerationSettings(BaseModel):
@@ -182,6 +188,12 @@ class GenerationSettings(BaseModel):
         le=64,
         description="llamacpp: KV states of recent prompts kept so a new prompt reuses their shared "
         "prefix (the system prompt) after other prompts came between; 0 = off.",
+    )
+    disk_prefix_state: bool = Field(
+        True,
+        description="llamacpp: keep the warmed answer-prompt start on disk (<data_dir>/cache/prompt-states, "
+        "a few MB) so a fresh process (answer-engine ask, a restarted server) restores it instead of "
+        "evaluating the system prompt again.",
     )
     source_urls: bool = Field(
         True,

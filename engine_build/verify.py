@@ -29,6 +29,7 @@ class _Settings:
         n_ctx = 2048
         n_threads = 0
         prefix_states = 0
+        disk_prefix_state = False  # verification evaluates every prompt itself
         max_batch_size = 4
         tensor_parallel_size = 1
 

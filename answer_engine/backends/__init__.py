@@ -21,6 +21,13 @@ __all__ = [
 MANIFEST = "manifest.json"
 
 
+def prompt_state_dir(settings: Any) -> Path | None:
+    """Where llama.cpp keeps the warmed answer-prompt start between processes (None: off)."""
+    return (
+        Path(settings.data_dir) / "cache" / "prompt-states" if settings.generation.disk_prefix_state else None
+    )
+
+
 def backend_for_artifact(artifact: Path, settings: Any) -> Any:
     """The backend an engine-build artifact calls for (its manifest's ``kind``)."""
     manifest_path = Path(artifact) / MANIFEST
@@ -40,6 +47,7 @@ def backend_for_artifact(artifact: Path, settings: Any) -> Any:
             n_threads=gen.n_threads or None,
             prefix_states=gen.prefix_states,
             lora_path=Path(artifact) / lora if lora else None,
+            state_dir=prompt_state_dir(settings),
         )
     if kind == "hf":
         from answer_engine.backends.transformers_backend import TransformersBackend
@@ -105,6 +113,7 @@ def create_backend(settings: Any) -> Any:
             n_threads=gen.n_threads or None,
             prefix_states=gen.prefix_states,
             lora_path=lora,
+            state_dir=prompt_state_dir(settings),
         )
     if gen.backend == "openai":
         from answer_engine.backends.openai_compat import OpenAIBackend

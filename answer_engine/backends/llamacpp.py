@@ -15,7 +15,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import hashlib
+import json
+import logging
 import os
+import struct
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +45,12 @@ PREFILL_CHUNK = 64
 PREFIX_STATES = 4
 # A restore copies the state back (~10 ms for 25 MB); below this many shared tokens it is not worth it.
 MIN_REUSE_TOKENS = 32
+# Warmed starts kept on disk (a few MB each: ~120 tokens); a fresh process restores one instead of
+# evaluating the system prompt again (~2.7 s on 2 cores). Only the newest few are kept.
+DISK_STATES = 8
+DISK_MAGIC = b"AEKV1\n"
+
+log = logging.getLogger(__name__)
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -109,8 +120,12 @@ class LlamaCppBackend(Backend):
         prefill_chunk: int = PREFILL_CHUNK,
         prefix_states: int = PREFIX_STATES,
         lora_path: Path | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.model_path = Path(model_path)
+        # where the warmed answer-prompt start is kept between processes (None: not kept)
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.disk_restored = 0  # warmed starts read back from state_dir, for tests and bench
         self.lora_path = Path(lora_path) if lora_path else None  # a GGUF LoRA adapter applied at load
         self.prefill_chunk = prefill_chunk
         self.prefix_states = PrefixStates(prefix_states)
@@ -312,8 +327,96 @@ class LlamaCppBackend(Backend):
         if self.prefix_states.capacity <= 0:
             return
         ids, _ = self._prompt_ids(messages)
+        llm = self._llm
+        covered = max(
+            common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids), self.prefix_states.best(ids)[1]
+        )
+        if covered < len(ids) - 1 and self._read_disk_state(ids):
+            return
         if self._prefill(ids, threading.Event()):
             self._save_state()
+            self._write_disk_state(ids)
+
+    # -- the warmed start on disk, between processes
+
+    def _disk_key(self, ids: Sequence[int]) -> str:
+        """Everything the KV values depend on: the model and adapter files, the llama.cpp build (its
+        libraries: an AVX2 and an AVX-512 build sum in different orders), how the prompt was
+        evaluated (context, threads, chunk) and the tokens themselves."""
+        import llama_cpp
+
+        h = hashlib.sha256(DISK_MAGIC)
+        files = [self.model_path, *([self.lora_path] if self.lora_path else [])]
+        files += sorted((Path(llama_cpp.__file__).parent / "lib").glob("*.so*"))
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{llama_cpp.__version__} {self.n_ctx} {self.n_threads} {self.prefill_chunk}\n".encode())
+        h.update(struct.pack(f"<{len(ids)}i", *ids))
+        return h.hexdigest()[:32]
+
+    def _read_disk_state(self, ids: list[int]) -> bool:
+        """Restore the warmed start a previous process kept for exactly this prompt; False when there
+        is none, it is damaged, or llama.cpp refuses it (then the prompt is evaluated as usual)."""
+        if self.state_dir is None:
+            return False
+        path = self.state_dir / f"{self._disk_key(ids)}.kv"
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return False
+        try:
+            if not raw.startswith(DISK_MAGIC):
+                raise ValueError("not a state file")
+            (size,) = struct.unpack_from("<Q", raw, len(DISK_MAGIC))
+            start = len(DISK_MAGIC) + 8
+            header = json.loads(raw[start : start + size])
+            data = raw[start + size :]
+            tokens = header["tokens"]
+            if hashlib.sha256(data).hexdigest() != header["sha256"] or tokens != ids[: len(tokens)]:
+                raise ValueError("its data or tokens do not match")
+        except (ValueError, KeyError, struct.error) as exc:
+            log.warning("dropping the saved prompt state %s: %s", path, exc)
+            path.unlink(missing_ok=True)  # evaluated again and written anew
+            return False
+        state = SavedState(tokens, data)
+        if not self._restore(state):  # llama.cpp refused it: evaluated again and written anew
+            path.unlink(missing_ok=True)
+            return False
+        self.prefix_states.restored -= 1  # counted as a disk restore, not a reuse between prompts
+        self.prefix_states.save(tokens, data)
+        self.disk_restored += 1
+        os.utime(path)  # recently used: kept when older ones are dropped
+        return True
+
+    def _write_disk_state(self, ids: list[int]) -> None:
+        """Keep the state just saved for this prompt on disk, written whole or not at all."""
+        if self.state_dir is None or not self.prefix_states.states:
+            return
+        state = self.prefix_states.states[-1]
+        if state.tokens != ids[: len(state.tokens)]:
+            return
+        path = self.state_dir / f"{self._disk_key(ids)}.kv"
+        try:
+            if path.is_file():  # the same prompt on the same build gives the same state
+                os.utime(path)
+                return
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            header = json.dumps({"tokens": state.tokens, "sha256": hashlib.sha256(state.data).hexdigest()})
+            blob = DISK_MAGIC + struct.pack("<Q", len(header)) + header.encode() + state.data
+            fd, tmp = tempfile.mkstemp(dir=self.state_dir, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(blob)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            kept = sorted(self.state_dir.glob("*.kv"), key=lambda f: f.stat().st_mtime_ns)
+            for old in kept[:-DISK_STATES]:
+                old.unlink(missing_ok=True)
+        except OSError as exc:  # a read-only or full disk costs the next process the warm-up, nothing else
+            log.warning("could not keep the prompt state in %s: %s", self.state_dir, exc)
 
     async def warm_prefix(self, messages: list[ChatMessage]) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._warm, messages)

@@ -198,3 +198,78 @@ async def test_warming_the_answer_prefix_spares_the_first_answer_the_system_prom
     assert warm.prefix_states.restored == 0  # the warmed prefix was still the live cache: nothing to restore
     warm.close()
     cold.close()
+
+
+async def test_a_fresh_process_restores_the_warmed_start_from_disk(test_model_path, tmp_path):
+    """The warmed answer-prompt start outlives the process: a new backend (a fresh `ask`, a restarted
+    server) reads it back instead of evaluating the system prompt, and answers exactly as a backend
+    that evaluated it."""
+    from answer_engine.passages import Passage, SourceDoc
+    from answer_engine.prompt import answer_prefix, build_messages
+
+    source = SourceDoc(
+        n=1, url="http://x", title="Colours", passages=[Passage(page=0, text="Red is a colour.")]
+    )
+    question = build_messages("Name a colour.", [source], [])
+    params = GenerationParams(max_tokens=8, temperature=0.0)
+    states = tmp_path / "states"
+    first = LlamaCppBackend(test_model_path, n_ctx=2048, state_dir=states)
+    await first.warm_prefix(answer_prefix())
+    first.close()
+    (kept,) = states.glob("*.kv")
+    assert first.disk_restored == 0
+    second = LlamaCppBackend(test_model_path, n_ctx=2048, state_dir=states)
+    await second.warm_prefix(answer_prefix())
+    assert second.disk_restored == 1 and second.prefix_states.restored == 0
+    assert second._llm.n_tokens == len(second.prefix_states.states[0].tokens) > 30  # nothing evaluated
+    plain = LlamaCppBackend(test_model_path, n_ctx=2048)  # no state dir: evaluates the start itself
+    await plain.warm_prefix(answer_prefix())
+    assert "".join([p async for p in second.stream(question, params)]) == "".join(
+        [p async for p in plain.stream(question, params)]
+    )
+    assert list(states.glob("*.kv")) == [kept]  # the same prompt on the same build: one file
+    for b in (second, plain):
+        b.close()
+
+
+async def test_a_damaged_state_file_is_dropped_and_made_again(test_model_path, tmp_path):
+    from answer_engine.prompt import answer_prefix
+
+    states = tmp_path / "states"
+    b = LlamaCppBackend(test_model_path, n_ctx=2048, state_dir=states)
+    await b.warm_prefix(answer_prefix())
+    b.close()
+    (kept,) = states.glob("*.kv")
+    raw = bytearray(kept.read_bytes())
+    raw[-10] ^= 0xFF  # one byte of the KV data
+    kept.write_bytes(bytes(raw))
+    again = LlamaCppBackend(test_model_path, n_ctx=2048, state_dir=states)
+    await again.warm_prefix(answer_prefix())
+    assert again.disk_restored == 0  # evaluated, not restored from the damaged file
+    assert again.prefix_states.states and kept.read_bytes() != bytes(raw)  # written anew
+    third = LlamaCppBackend(test_model_path, n_ctx=2048, state_dir=states)
+    await third.warm_prefix(answer_prefix())
+    assert third.disk_restored == 1
+    for x in (again, third):
+        x.close()
+
+
+def test_the_state_files_key_covers_what_the_kv_values_depend_on(test_model_path, tmp_path):
+    ids = [1, 2, 3, 4]
+    a = LlamaCppBackend(test_model_path, n_ctx=2048, n_threads=2, state_dir=tmp_path)
+    assert a._disk_key(ids) == LlamaCppBackend(test_model_path, n_ctx=2048, n_threads=2)._disk_key(ids)
+    others = [
+        LlamaCppBackend(test_model_path, n_ctx=4096, n_threads=2),
+        LlamaCppBackend(test_model_path, n_ctx=2048, n_threads=1),
+        LlamaCppBackend(test_model_path, n_ctx=2048, n_threads=2, prefill_chunk=32),
+    ]
+    assert len({a._disk_key(ids), *(o._disk_key(ids) for o in others), a._disk_key([1, 2, 3])}) == 5
+
+
+def test_settings_put_the_state_files_under_the_data_dir(tmp_path):
+    from answer_engine.backends import prompt_state_dir
+    from answer_engine.config import load_settings
+
+    on = load_settings(data_dir=tmp_path)
+    assert prompt_state_dir(on) == tmp_path / "cache" / "prompt-states"
+    assert prompt_state_dir(load_settings(data_dir=tmp_path, generation={"disk_prefix_state": False})) is None
