@@ -7,7 +7,9 @@ questions in one run (alternating per question, so drift on a shared machine hit
   follow-up's rewrite); without saved states the answer prompt is evaluated from its first token,
   with them it restores the warmed system prompt and evaluates only the rest.
 - cli: ``answer-engine ask --mode fast`` in a fresh process, from start to the first answer token
-  on stdout (loading the index, the embedding model and the LLM included).
+  on stdout (loading the index, the embedding model and the LLM included), with the embedding
+  model run by sentence-transformers (torch) or by its ONNX export, and the warmed answer-prompt
+  start evaluated or restored from disk (``CLI_SIDES``), alternating per run.
 
 Every question is asked with ``search_type`` fast: a pro answer's plan calls would come before the
 answer's first token and drown what the levers change.
@@ -141,45 +143,87 @@ async def prefix_lever(settings: Settings, questions: Questions, progress: bool)
     return {**lever, "rows": rows}
 
 
+def _cli_once(cmd: list[str], env: dict[str, str]) -> float:
+    """One fresh ``answer-engine ask``: milliseconds to its first answer character (the CLI prints
+    the sources, a blank line, then streams the answer)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdout is not None
+    seen = b""
+    first = None
+    try:
+        while first is None:
+            byte = proc.stdout.read(1)
+            if not byte:
+                break
+            seen += byte
+            if seen.startswith(b"Sources:") and b"\n\n" in seen and not byte.isspace():
+                first = time.perf_counter()
+            if time.perf_counter() - t0 > CLI_TIMEOUT_S:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    if first is None:
+        tail = seen[-300:].decode(errors="replace")
+        raise qa.EvalError(f"answer-engine ask streamed no answer: {tail}")
+    return (first - t0) * 1000
+
+
+# The cli lever's sides, each a fresh process: what runs the embedding model, and whether the
+# warmed answer-prompt start is read back from disk. The last is the default.
+CLI_SIDES = {
+    "torch": (
+        "embedding model by sentence-transformers (torch imported), system prompt evaluated",
+        {"AE_RETRIEVAL__EMBED_RUNTIME": "torch", "AE_GENERATION__DISK_PREFIX_STATE": "false"},
+    ),
+    "onnx": (
+        "embedding model by its ONNX export, system prompt evaluated",
+        {"AE_RETRIEVAL__EMBED_RUNTIME": "onnx", "AE_GENERATION__DISK_PREFIX_STATE": "false"},
+    ),
+    "onnx+state": (
+        "embedding model by its ONNX export, warmed start restored from disk (the default)",
+        {"AE_RETRIEVAL__EMBED_RUNTIME": "onnx", "AE_GENERATION__DISK_PREFIX_STATE": "true"},
+    ),
+}
+
+
 def cli_first_token(question: str, runs: int, config: str | None, model: str | None) -> dict[str, Any]:
-    """``answer-engine ask`` in a fresh process each run: seconds to the first answer character
-    (the CLI prints the sources, a blank line, then streams the answer)."""
+    """``answer-engine ask`` in a fresh process each run, each side of ``CLI_SIDES`` in turn per run
+    (the state file is made by a run before the first timed one)."""
     exe = Path(sys.executable).with_name("answer-engine")
     cmd = [str(exe) if exe.exists() else "answer-engine", "ask", "--mode", "fast", question]
     if config:
         cmd += ["--config", config]
     if model:
         cmd += ["--model", model]
-    times = []
+    default = list(CLI_SIDES)[-1]
+    _cli_once(cmd, {**os.environ, **CLI_SIDES[default][1]})  # untimed: leaves the warmed start on disk
+    times: dict[str, list[float]] = {name: [] for name in CLI_SIDES}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=os.environ.copy())
-        assert proc.stdout is not None
-        seen = b""
-        first = None
-        try:
-            while first is None:
-                byte = proc.stdout.read(1)
-                if not byte:
-                    break
-                seen += byte
-                if seen.startswith(b"Sources:") and b"\n\n" in seen and not byte.isspace():
-                    first = time.perf_counter()
-                if time.perf_counter() - t0 > CLI_TIMEOUT_S:
-                    break
-        finally:
-            proc.kill()
-            proc.wait()
-        if first is None:
-            tail = seen[-300:].decode(errors="replace")
-            raise qa.EvalError(f"answer-engine ask streamed no answer: {tail}")
-        times.append((first - t0) * 1000)
+        for name, (_, env) in CLI_SIDES.items():
+            times[name].append(_cli_once(cmd, {**os.environ, **env}))
+    first = list(CLI_SIDES)[0]
+    sides = [
+        {
+            "side": name,
+            "what": what,
+            "first_token_ms_p50": round(percentile(times[name], 50), 1),
+            "first_token_ms_max": round(max(times[name]), 1),
+            "ratio_to_" + first: round(
+                statistics.median(x / y for x, y in zip(times[name], times[first])), 3
+            ),
+        }
+        for name, (what, _) in CLI_SIDES.items()
+    ]
     return {
         "lever": "cli",
         "runs": runs,
-        "first_token_ms_p50": round(percentile(times, 50), 1),
-        "first_token_ms_max": round(max(times), 1),
+        "sides": sides,
+        "first_token_ms_p50": sides[-1]["first_token_ms_p50"],  # the default side
+        "first_token_ms_max": sides[-1]["first_token_ms_max"],
         "question": question,
+        "rows": [{name: round(times[name][i], 1) for name in CLI_SIDES} for i in range(runs)],
     }
 
 
@@ -221,7 +265,15 @@ def run(
     ]
     if cli:
         md += ["\n## answer-engine ask, fresh process, to the first answer token\n"]
-        md.append(report.markdown_table([cli], ["runs", "first_token_ms_p50", "first_token_ms_max"]))
+        columns = [
+            "side",
+            "what",
+            "first_token_ms_p50",
+            "first_token_ms_max",
+            f"ratio_to_{next(iter(CLI_SIDES))}",
+        ]
+        md.append(report.markdown_table(cli["sides"], columns))
+        md.append(f"\n{cli['runs']} runs of each, alternating; question: {cli['question']!r}\n")
     md.append("\n![ratios](ratios.png)\n")
     (out / "summary.md").write_text("\n".join(md), encoding="utf-8")
     return summary, out

@@ -194,6 +194,10 @@ def test_bench_levers_each_off_and_on_side_by_side(env, tmp_path, capsys):
     prefix_rows = [r for r in rows if r["lever"] == "prefix"]
     assert [(r["off"]["restored"], r["on"]["restored"]) for r in prefix_rows] == [(0, 1)]
     assert out["cli"]["runs"] == 1 and out["cli"]["first_token_ms_p50"] > 0
+    # each cold-start side in its own fresh process: torch, the ONNX export, and that with the state file
+    assert [s["side"] for s in out["cli"]["sides"]] == ["torch", "onnx", "onnx+state"]
+    assert out["cli"]["sides"][0]["ratio_to_torch"] == 1.0
+    assert list((tmp_path / "data" / "cache" / "prompt-states").glob("*.kv"))  # the warmed start, kept
     assert {"summary.json", "summary.md", "rows.jsonl", "ratios.png"} <= {p.name for p in report.iterdir()}
 
 
