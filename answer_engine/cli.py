@@ -421,10 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--levers",
         action="store_true",
         help="only: each time-to-first-token lever off and on, side by side (focused passages, saved "
-        "prompt states, the CLI's cold start)",
+        "prompt states, weight repacking, the CLI's cold start)",
     )
     p.add_argument(
         "--cli-runs", type=int, default=3, help="--levers: fresh `answer-engine ask` runs timed (0: skip)"
+    )
+    p.add_argument(
+        "--lever",
+        action="append",
+        choices=["passages", "prefix", "repack", "cli"],
+        help="--levers: only this lever (repeatable; default: all)",
     )
     p.add_argument(
         "--postgres",

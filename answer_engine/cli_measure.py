@@ -94,6 +94,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 config=args.config,
                 model=args.model,
                 report_to=args.report,
+                only=tuple(args.lever or levers.LEVERS),
             )
         except EvalError as exc:
             raise CommandError(str(exc)) from exc

@@ -30,6 +30,8 @@ class _Settings:
         n_threads = 0
         prefix_states = 0
         disk_prefix_state = False  # verification evaluates every prompt itself
+        weight_repack = "auto"
+        prefill_chunk = 0
         max_batch_size = 4
         tensor_parallel_size = 1
 

@@ -28,6 +28,25 @@ def prompt_state_dir(settings: Any) -> Path | None:
     )
 
 
+def llamacpp_options(settings: Any) -> dict[str, Any]:
+    """The LlamaCppBackend arguments the generation settings give (both ways of building one)."""
+    from answer_engine.backends import llamacpp
+
+    gen = settings.generation
+    repack = llamacpp.resolve_repack(gen.weight_repack)
+    chunk = gen.prefill_chunk or (
+        llamacpp.PREFILL_CHUNK_AVX512 if llamacpp.has_avx512() and not repack else llamacpp.PREFILL_CHUNK
+    )
+    return {
+        "n_ctx": gen.n_ctx,
+        "n_threads": gen.n_threads or None,
+        "prefix_states": gen.prefix_states,
+        "state_dir": prompt_state_dir(settings),
+        "weight_repack": repack,
+        "prefill_chunk": chunk,
+    }
+
+
 def backend_for_artifact(artifact: Path, settings: Any) -> Any:
     """The backend an engine-build artifact calls for (its manifest's ``kind``)."""
     manifest_path = Path(artifact) / MANIFEST
@@ -42,12 +61,7 @@ def backend_for_artifact(artifact: Path, settings: Any) -> Any:
 
         lora = manifest.get("lora")  # a tuned model: the base's GGUF and its adapter
         return LlamaCppBackend(
-            model,
-            n_ctx=gen.n_ctx,
-            n_threads=gen.n_threads or None,
-            prefix_states=gen.prefix_states,
-            lora_path=Path(artifact) / lora if lora else None,
-            state_dir=prompt_state_dir(settings),
+            model, lora_path=Path(artifact) / lora if lora else None, **llamacpp_options(settings)
         )
     if kind == "hf":
         from answer_engine.backends.transformers_backend import TransformersBackend
@@ -107,14 +121,7 @@ def create_backend(settings: Any) -> Any:
         lora = Path(gen.lora).expanduser() if gen.lora else None
         if lora is not None and not lora.is_file():
             raise BackendError(f"generation.lora: no such GGUF adapter: {lora}")
-        return LlamaCppBackend(
-            path,
-            n_ctx=gen.n_ctx,
-            n_threads=gen.n_threads or None,
-            prefix_states=gen.prefix_states,
-            lora_path=lora,
-            state_dir=prompt_state_dir(settings),
-        )
+        return LlamaCppBackend(path, lora_path=lora, **llamacpp_options(settings))
     if gen.backend == "openai":
         from answer_engine.backends.openai_compat import OpenAIBackend
 

@@ -53,6 +53,8 @@ async def fast_ask(
             first = time.perf_counter()
         elif event.type == "done":
             done = event
+        elif event.type == "citations" and trace is not None:
+            trace["answer"] = event.answer  # the answer as its citations left it
         elif event.type == "error":
             raise qa.EvalError(f"{event.stage}: {event.message}")
     return (None if first is None else (first - t0) * 1000), done

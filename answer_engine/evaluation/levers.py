@@ -6,6 +6,10 @@ questions in one run (alternating per question, so drift on a shared machine hit
 - prefix: another prompt runs between two answers (the previous answer's related questions, a
   follow-up's rewrite); without saved states the answer prompt is evaluated from its first token,
   with them it restores the warmed system prompt and evaluates only the rest.
+- repack: llama.cpp's weights repacked at load for its kernels, the prompt evaluated in 64-token
+  chunks (llama.cpp's default; the engine's before this lever) vs the weights as stored and 256-token
+  chunks (``weight_repack`` auto on an AVX-512 build); two models loaded side by side, cold KV cache,
+  decode tokens/s beside the first token.
 - cli: ``answer-engine ask --mode fast`` in a fresh process, from start to the first answer token
   on stdout (loading the index, the embedding model and the LLM included), with the embedding
   model run by sentence-transformers (torch) or by its ONNX export, and the warmed answer-prompt
@@ -41,10 +45,16 @@ CLI_TIMEOUT_S = 300.0
 
 async def first_token(pipeline: Any, question: str) -> dict[str, Any]:
     """Time to the first answer token and the prompt's size, for one question (``fast``)."""
-    ttft_ms, done = await bench.fast_ask(pipeline, question)
+    trace: dict[str, Any] = {}
+    ttft_ms, done = await bench.fast_ask(pipeline, question, trace)
     if ttft_ms is None or done is None:
         raise qa.EvalError(f"no answer streamed for {question!r}")
-    return {"ttft_ms": ttft_ms, "prompt_tokens": done.timings.prompt_tokens}
+    return {
+        "ttft_ms": ttft_ms,
+        "prompt_tokens": done.timings.prompt_tokens,
+        "tokens_per_s": done.timings.tokens_per_s,
+        "answer": trace.get("answer"),
+    }
 
 
 def _side(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
@@ -143,6 +153,59 @@ async def prefix_lever(settings: Settings, questions: Questions, progress: bool)
     return {**lever, "rows": rows}
 
 
+REPACK_SIDES = {
+    "off": ("weights repacked at load, 64-token prefill chunks (llama.cpp's default)", "on", 64),
+    "on": ("weights as stored, 256-token prefill chunks", "off", 256),
+}
+
+
+async def repack_lever(settings: Settings, questions: Questions, progress: bool) -> dict[str, Any]:
+    from answer_engine.components import build_embedder, build_pipeline
+
+    embedder = build_embedder(settings)
+    pipelines = {}
+    load_s = {}
+    for side, (_, repack, chunk) in REPACK_SIDES.items():
+        part = settings.model_copy(deep=True)
+        part.generation.weight_repack, part.generation.prefill_chunk = repack, chunk
+        pipelines[side] = build_pipeline(part, embedder=embedder)
+        t = time.perf_counter()
+        await pipelines[side].start()
+        load_s[side] = round(time.perf_counter() - t, 2)
+    rows = []
+    for q in questions:
+        row: dict[str, Any] = {"question": q["question"]}
+        for side, pipeline in pipelines.items():
+            await pipeline.backend.reset_cache()  # type: ignore[attr-defined]  # cold: the whole prompt
+            row[side] = await first_token(pipeline, q["question"])
+        rows.append(row)
+        if progress:
+            print(f"bench levers repack: {row}", file=sys.stderr, flush=True)
+    for pipeline in pipelines.values():
+        pipeline.backend.close()  # type: ignore[attr-defined]
+    lever = _lever("repack", REPACK_SIDES["off"][0], REPACK_SIDES["on"][0], rows)
+    med = statistics.median
+    # an answer the model did not write (no source passed the answerability gate) has no decode speed
+    decoded = [r for r in rows if r["off"]["tokens_per_s"] > 0 and r["on"]["tokens_per_s"] > 0] or [
+        {"off": {"tokens_per_s": 0.0}, "on": {"tokens_per_s": 0.0}}
+    ]
+    lever |= {
+        "off_tokens_per_s_p50": round(med(r["off"]["tokens_per_s"] for r in decoded), 2),
+        "on_tokens_per_s_p50": round(med(r["on"]["tokens_per_s"] for r in decoded), 2),
+        "decode_ratio": round(
+            med(r["on"]["tokens_per_s"] / max(r["off"]["tokens_per_s"], 1e-9) for r in decoded), 3
+        ),
+        "decoded": len(decoded),
+        "same_answers": sum(r["on"]["answer"] == r["off"]["answer"] for r in rows),
+        "off_start_s": load_s["off"],
+        "on_start_s": load_s["on"],
+    }
+    return {**lever, "rows": rows}
+
+
+LEVERS = ("passages", "prefix", "repack", "cli")
+
+
 def _cli_once(cmd: list[str], env: dict[str, str]) -> float:
     """One fresh ``answer-engine ask``: milliseconds to its first answer character (the CLI prints
     the sources, a blank line, then streams the answer)."""
@@ -236,11 +299,13 @@ def run(
     model: str | None,
     report_to: str | None,
     progress: bool = True,
+    only: tuple[str, ...] = LEVERS,
 ) -> tuple[dict[str, Any], Path]:
-    passages = asyncio.run(passages_lever(settings, questions, progress))
-    prefix = asyncio.run(prefix_lever(settings, questions, progress))
-    cli = cli_first_token(questions[0]["question"], cli_runs, config, model) if cli_runs else None
-    levers = [passages, prefix]
+    runs = {"passages": passages_lever, "prefix": prefix_lever, "repack": repack_lever}
+    levers = [asyncio.run(runs[name](settings, questions, progress)) for name in runs if name in only]
+    cli = None
+    if cli_runs and "cli" in only:
+        cli = cli_first_token(questions[0]["question"], cli_runs, config, model)
     summary: dict[str, Any] = {
         "model": settings.generation.model,
         "levers": [{k: v for k, v in lever.items() if k != "rows"} for lever in levers],
@@ -250,12 +315,13 @@ def run(
     out = report.report_dir("levers", report_to)
     report.write_json(out / "summary.json", summary)
     report.write_jsonl(out / "rows.jsonl", [{"lever": lv["lever"], **r} for lv in levers for r in lv["rows"]])
-    report.plot_bars(
-        out / "ratios.png",
-        {lv["lever"]: lv["ttft_ratio"] for lv in levers},
-        "time to first token, lever on / off (per-question median)",
-        ylim=(0, 1.2),
-    )
+    if levers:
+        report.plot_bars(
+            out / "ratios.png",
+            {lv["lever"]: lv["ttft_ratio"] for lv in levers},
+            "time to first token, lever on / off (per-question median)",
+            ylim=(0, 1.2),
+        )
     columns = ["lever", "off", "on", "off_ttft_ms_p50", "on_ttft_ms_p50", "ttft_ratio"]
     columns += ["off_prompt_tokens_p50", "on_prompt_tokens_p50", "questions"]
     md = [

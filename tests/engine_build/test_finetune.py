@@ -172,6 +172,7 @@ def test_a_shipped_gguf_model_tuned_then_served_by_llama_cpp_with_its_adapter(
     class Served:
         class generation:  # noqa: N801
             n_ctx, n_threads, prefix_states, disk_prefix_state = 1024, 0, 0, False
+            weight_repack, prefill_chunk = "auto", 0
 
     served = asyncio.run(greedy(backend_for_artifact(artifacts.current(root).resolve(), Served)))
     assert served == tuned

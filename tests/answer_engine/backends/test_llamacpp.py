@@ -262,8 +262,9 @@ def test_the_state_files_key_covers_what_the_kv_values_depend_on(test_model_path
         LlamaCppBackend(test_model_path, n_ctx=4096, n_threads=2),
         LlamaCppBackend(test_model_path, n_ctx=2048, n_threads=1),
         LlamaCppBackend(test_model_path, n_ctx=2048, n_threads=2, prefill_chunk=32),
+        LlamaCppBackend(test_model_path, n_ctx=2048, n_threads=2, weight_repack=False),
     ]
-    assert len({a._disk_key(ids), *(o._disk_key(ids) for o in others), a._disk_key([1, 2, 3])}) == 5
+    assert len({a._disk_key(ids), *(o._disk_key(ids) for o in others), a._disk_key([1, 2, 3])}) == 6
 
 
 def test_settings_put_the_state_files_under_the_data_dir(tmp_path):
@@ -273,3 +274,36 @@ def test_settings_put_the_state_files_under_the_data_dir(tmp_path):
     on = load_settings(data_dir=tmp_path)
     assert prompt_state_dir(on) == tmp_path / "cache" / "prompt-states"
     assert prompt_state_dir(load_settings(data_dir=tmp_path, generation={"disk_prefix_state": False})) is None
+
+
+@pytest.mark.parametrize("repack", [False, True])
+async def test_weight_repacking_reaches_llama_cpp_and_answers_stay_sound(test_model_path, repack):
+    import llama_cpp.llama as llama_module
+
+    default = llama_module.llama_cpp.llama_model_default_params
+    backend = LlamaCppBackend(test_model_path, n_ctx=2048, weight_repack=repack)
+    await backend.start()
+    try:
+        assert backend._llm.model_params.use_extra_bufts is repack  # what the model was loaded with
+        assert llama_module.llama_cpp.llama_model_default_params is default  # put back after the load
+        params = GenerationParams(max_tokens=12, temperature=0.0)
+        text = "".join([p async for p in backend.stream([ChatMessage(role="user", content="Hi")], params)])
+        assert text.strip()
+    finally:
+        backend.close()
+
+
+def test_auto_leaves_weights_as_stored_on_avx512_with_longer_prefill_chunks(tmp_path, monkeypatch):
+    from answer_engine.backends import llamacpp, llamacpp_options
+    from answer_engine.config import load_settings
+
+    assert llamacpp.resolve_repack("on") is True and llamacpp.resolve_repack("off") is False
+    for avx512, repack, chunk in ((True, False, llamacpp.PREFILL_CHUNK_AVX512), (False, True, 64)):
+        monkeypatch.setattr(llamacpp, "has_avx512", lambda avx512=avx512: avx512)
+        options = llamacpp_options(load_settings(data_dir=tmp_path))
+        assert (options["weight_repack"], options["prefill_chunk"]) == (repack, chunk)
+    monkeypatch.setattr(llamacpp, "has_avx512", lambda: True)
+    on = load_settings(data_dir=tmp_path, generation={"weight_repack": "on", "prefill_chunk": 0})
+    assert (llamacpp_options(on)["weight_repack"], llamacpp_options(on)["prefill_chunk"]) == (True, 64)
+    fixed = load_settings(data_dir=tmp_path, generation={"prefill_chunk": 100})
+    assert llamacpp_options(fixed)["prefill_chunk"] == 100

@@ -185,7 +185,7 @@ def test_bench_levers_each_off_and_on_side_by_side(env, tmp_path, capsys):
     args = ["bench", "--levers", "--questions", str(squad_file(tmp_path)), "--n", "1", "--cli-runs", "1"]
     assert main([*args, "--max-tokens", "4", "--json", "--report", str(report)]) == 0
     out = json.loads(capsys.readouterr().out)
-    passages, prefix = out["levers"]
+    passages, prefix, repack = out["levers"]
     assert passages["lever"] == "passages" and passages["questions"] == 1
     # focus sends fewer prompt tokens than whole passages; the prefix lever sends the same prompt twice
     assert passages["on_prompt_tokens_p50"] < passages["off_prompt_tokens_p50"]
@@ -193,12 +193,25 @@ def test_bench_levers_each_off_and_on_side_by_side(env, tmp_path, capsys):
     rows = [json.loads(line) for line in (report / "rows.jsonl").read_text().splitlines()]
     prefix_rows = [r for r in rows if r["lever"] == "prefix"]
     assert [(r["off"]["restored"], r["on"]["restored"]) for r in prefix_rows] == [(0, 1)]
+    # two models side by side: repacked weights with short chunks, stored weights with long ones
+    assert repack["lever"] == "repack" and repack["questions"] == 1
+    assert repack["on_prompt_tokens_p50"] == repack["off_prompt_tokens_p50"]
+    assert repack["on_tokens_per_s_p50"] > 0 and repack["decode_ratio"] > 0
+    repack_rows = [r for r in rows if r["lever"] == "repack"]
+    assert all(r["off"]["answer"] and r["on"]["answer"] for r in repack_rows)
     assert out["cli"]["runs"] == 1 and out["cli"]["first_token_ms_p50"] > 0
     # each cold-start side in its own fresh process: torch, the ONNX export, and that with the state file
     assert [s["side"] for s in out["cli"]["sides"]] == ["torch", "onnx", "onnx+state"]
     assert out["cli"]["sides"][0]["ratio_to_torch"] == 1.0
     assert list((tmp_path / "data" / "cache" / "prompt-states").glob("*.kv"))  # the warmed start, kept
     assert {"summary.json", "summary.md", "rows.jsonl", "ratios.png"} <= {p.name for p in report.iterdir()}
+
+
+def test_bench_levers_runs_only_the_levers_asked_for(env, tmp_path, capsys):
+    args = ["bench", "--levers", "--lever", "repack", "--questions", str(squad_file(tmp_path)), "--n", "1"]
+    assert main([*args, "--max-tokens", "4", "--json", "--report", str(tmp_path / "r")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [lv["lever"] for lv in out["levers"]] == ["repack"] and out["cli"] is None
 
 
 def test_bench_refuses_bad_levels(env, capsys):
