@@ -268,6 +268,14 @@ class PlanSettings(BaseModel):
         "(false: a short follow-up is searched with the previous question glued in front).",
     )
     max_searches: int = Field(3, ge=1, le=6, description="Searches per pro answer, the first included.")
+    min_searches: int = Field(
+        1,
+        ge=1,
+        le=6,
+        description="pro's fewest searches (a comparison's aside): a DONE or a repeated search before "
+        "this many is asked again once, the model told that one search is not enough (1: off; 2 is not "
+        "measured yet).",
+    )
     max_tokens: int = Field(
         2500, ge=0, description="Prompt + completion tokens of the plan's model calls per answer."
     )

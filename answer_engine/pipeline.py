@@ -223,6 +223,8 @@ class Pipeline:
             query, why = await plan.next_search(
                 state.query, state.queries, found, backend, cfg, use, timeout_s=left
             )
+            if use.more:
+                state.trace["plan_more"] = use.more
             if query is None:
                 state.trace["plan_stop"] = why
                 if why == "enough":

@@ -209,6 +209,7 @@ async def evaluate(
                 "search_type": done.search_type if done else None,
                 "queries": done.queries if done else [],
                 "plan_stop": trace.get("plan_stop"),
+                "plan_more": trace.get("plan_more", 0),
                 "route": done.route if done else None,
                 "route_reason": done.route_reason if done else None,
             }

@@ -168,10 +168,30 @@ async def test_pro_searches_for_the_missing_fact_and_merges_the_pages(settings, 
 
 
 async def test_pro_stops_when_the_model_says_the_pages_are_enough(settings, fake_backend_cls):
+    assert settings.plan.min_searches == 1  # the default: a DONE is taken at once
     backend = fake_backend_cls(["Nobel Prize [1]."], plans=["DONE"])
     events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
     assert events[-1].queries == [CURIE] and trace["plan_stop"] == "enough"
     assert any(e.message == "The pages found are enough" for e in of_type(events, "status"))
+    assert len(backend.plan_prompts) == 1 and "plan_more" not in trace
+
+
+async def test_pro_asks_again_when_the_model_stops_before_its_fewest_searches(settings, fake_backend_cls):
+    # two searches at least: a DONE after the first is asked again, told to search
+    settings.plan.min_searches = 2
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["DONE", "Rhine river", "DONE"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    done = events[-1]
+    assert done.queries == [CURIE, "Rhine river"] and trace["plan_stop"] == "enough"
+    assert trace["plan_more"] == 1 and done.timings.plan_calls == 3
+    first, again, after = (p[0].content for p in backend.plan_prompts)
+    assert first == plan.STEP_SYSTEM and again == plan.STEP_MORE_SYSTEM and after == plan.STEP_SYSTEM
+    assert "DONE" not in again and "One search is not enough" in again
+    # a repeated search before the fewest is asked again too; a second refusal ends the steps
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=[CURIE.lower(), "DONE"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE] and trace["plan_stop"] == "enough" and trace["plan_more"] == 1
+    assert len(backend.plan_prompts) == 2
 
 
 async def test_pro_stops_at_the_search_budget(settings, fake_backend_cls):
