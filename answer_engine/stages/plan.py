@@ -155,7 +155,7 @@ class PlanUse:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     ms: float = 0.0
-    more: int = 0  # steps asked again because the model stopped before pro's fewest searches
+    more: int = 0  # steps asked again: the model stopped before pro's fewest searches, or guessed
 
     def add_to(self, timings: Timings) -> None:
         timings.plan_calls += self.calls
@@ -273,6 +273,16 @@ def step_messages(
     ]
 
 
+def names_anything(query: str) -> bool:
+    """A search query names something: one of its terms has a letter ("1962" or "3, 4" do not)."""
+    return any(any(c.isalpha() for c in t) for t in terms(query))
+
+
+def _in_found(reply: str, found: list[tuple[str, str]]) -> bool:
+    said = " ".join(reply.split()).lower()
+    return any(said in " ".join(text.split()).lower() for _, text in found)
+
+
 def _same_search(a: str, b: str) -> bool:
     """The same terms. A part of an earlier search is a new one: "Big Stone Gap director" finds the
     director's page where the whole question found the film's."""
@@ -290,7 +300,8 @@ async def next_search(
     timeout_s: float,
 ) -> tuple[str | None, str]:
     """(the next search for a multi-hop question, or None; why it stops): "enough" (the model said
-    DONE), "no answer" (it failed or ran out of time), "repeat" (a search already made).
+    DONE), "no answer" (it failed or ran out of time), "repeat" (a search already made), "guess"
+    (twice a bare number the found text does not hold: the model answering from memory).
 
     Before ``settings.min_searches`` searches are made, a DONE or a repeat is not taken: the model
     is asked once more, told that one search is not enough (``use.more`` counts these)."""
@@ -309,11 +320,15 @@ async def next_search(
         why = ""
         if reply.upper().startswith(DONE) or not terms(reply):
             why = "enough"
+        elif not names_anything(reply):
+            # a bare number ("1962") is the model answering, not searching: taken as DONE when the
+            # found text says it, else it guessed, and it is asked again for a search
+            why = "enough" if _in_found(reply, found) else "guess"
         elif any(_same_search(reply, a) for a in asked):
             why = "repeat"
         if not why:
             return reply, ""
-        if more or len(asked) >= settings.min_searches:
+        if more or (why != "guess" and len(asked) >= settings.min_searches):
             return None, why
         more = True
         use.more += 1

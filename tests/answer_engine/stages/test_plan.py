@@ -194,6 +194,53 @@ async def test_pro_asks_again_when_the_model_stops_before_its_fewest_searches(se
     assert len(backend.plan_prompts) == 2
 
 
+async def test_a_bare_number_the_pages_do_not_hold_is_a_guess_and_asked_again(settings, fake_backend_cls):
+    # the model "searched" a year: it answered from memory; even with min_searches 1 it is asked
+    # again, told to search, and its query is taken
+    assert settings.plan.min_searches == 1
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["1962", "Rhine river", "DONE"])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE, "Rhine river"] and trace["plan_more"] == 1
+    assert backend.plan_prompts[1][0].content == plan.STEP_MORE_SYSTEM
+    # guessed twice: the steps end there, named for it, and the answer still comes
+    backend = fake_backend_cls(["Nobel Prize [1]."], plans=["1962", "1963."])
+    events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
+    assert events[-1].queries == [CURIE] and trace["plan_stop"] == "guess"
+    assert events[-1].type == "done" and of_type(events, "citations")
+
+
+async def test_a_bare_number_the_pages_hold_is_taken_as_done(settings, fake_backend_cls):
+    found = [("Marie Curie", "She won the Nobel Prize in Physics in 1903, the first woman to win one.")]
+    for reply, why in [("1903", "enough"), ("1904", "guess")]:
+        backend = fake_backend_cls(plans=[reply, reply])
+        use = plan.PlanUse()
+        query, stop = await plan.next_search(
+            "When did Marie Curie win her first Nobel Prize?",
+            ["Marie Curie Nobel"],
+            found,
+            backend,
+            settings.plan,
+            use,
+            timeout_s=5,
+        )
+        assert (query, stop) == (None, why)
+        assert len(backend.plan_prompts) == (1 if why == "enough" else 2)
+
+
+@pytest.mark.parametrize(
+    "query, names",
+    [
+        ("1962", False),
+        ("3, 4", False),
+        ("Sullivan County", True),
+        ("1962 FIFA World Cup", True),
+        ("the", False),
+    ],
+)
+def test_a_search_query_must_name_something(query, names):
+    assert plan.names_anything(query) is names
+
+
 async def test_pro_stops_at_the_search_budget(settings, fake_backend_cls):
     settings.plan.max_searches = 2
     backend = fake_backend_cls(["Nobel Prize [1]."], plans=["Rhine river", "Nikola Tesla", "Genghis Khan"])
