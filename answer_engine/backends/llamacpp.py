@@ -33,6 +33,7 @@ from answer_engine.backends.base import (
     BackendError,
     ChatMessage,
     GenerationParams,
+    decode_rate,
     stream_from_thread,
     too_short,
 )
@@ -529,8 +530,8 @@ class LlamaCppBackend(Backend):
         self._llm.reset()
         t0 = time.perf_counter()
         first: float | None = None
-        n = 0
-        for _ in self._llm.create_completion(
+        text = ""
+        for chunk in self._llm.create_completion(
             prompt=ids,
             max_tokens=max_tokens,
             temperature=0.0,
@@ -539,14 +540,17 @@ class LlamaCppBackend(Backend):
             stream=True,
         ):
             first = first or time.perf_counter()
-            n += 1
+            text += chunk["choices"][0]["text"]
         end = time.perf_counter()
         first = first or end
+        # counted as the pipeline counts its answers (base.decode_rate): the text's tokens, and
+        # the step that produced the end token when it stopped before max_tokens
+        n = self.count_tokens(text)
         return {
             "prompt_tokens": len(ids),
             "ttft_ms": (first - t0) * 1000,
             "tokens": n,
-            "tokens_per_s": (n - 1) / (end - first) if n > 1 and end > first else 0.0,
+            "tokens_per_s": decode_rate(n, end - first, max_tokens),
         }
 
     async def raw_timing(self, messages: list[ChatMessage], max_tokens: int) -> dict[str, float]:

@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 
-from answer_engine.backends.base import Backend, BackendError, GenerationParams
+from answer_engine.backends.base import Backend, BackendError, GenerationParams, decode_rate
 from answer_engine.config import Settings
 from answer_engine.events import DeltaEvent
 from answer_engine.prompt import (
@@ -111,8 +111,10 @@ async def generate(
         yield tail
     timings.generation_ms = round((t_end - t) * 1000, 1)
     timings.completion_tokens = await asyncio.to_thread(backend.count_tokens, "".join(raw))
-    if t_first is not None and timings.completion_tokens > 1 and t_end > t_first:
-        timings.tokens_per_s = round((timings.completion_tokens - 1) / (t_end - t_first), 2)
+    if t_first is not None:
+        timings.tokens_per_s = round(
+            decode_rate(timings.completion_tokens, t_end - t_first, params.max_tokens), 2
+        )
     state.raw_answer = "".join(raw)
     state.answer = citer.text if structured is None else state.raw_answer.strip()
     state.trace["answer"] = state.answer

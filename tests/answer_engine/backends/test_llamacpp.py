@@ -4,7 +4,14 @@ import asyncio
 
 import pytest
 
-from answer_engine.backends.base import Backend, BackendError, ChatMessage, GenerationParams, too_short
+from answer_engine.backends.base import (
+    Backend,
+    BackendError,
+    ChatMessage,
+    GenerationParams,
+    decode_rate,
+    too_short,
+)
 from answer_engine.backends.llamacpp import LlamaCppBackend
 
 pytestmark = pytest.mark.model
@@ -63,6 +70,21 @@ async def test_an_answer_may_not_end_before_it_says_anything(backend):
 def test_too_short_counts_letters_and_digits_outside_markers():
     assert too_short("1", 2) and too_short("[1]", 2) and too_short(" 1. [2]", 2)
     assert not too_short("No.", 2) and not too_short("42 [1]", 2) and not too_short("1", 0)
+
+
+def test_decode_rate_counts_the_unseen_end_token_step():
+    # 21 tokens shown, ended on its own: 21 decode steps after the first token's prefill
+    assert decode_rate(21, 1.0, 256) == 21.0
+    assert decode_rate(256, 1.0, 256) == 255.0  # cut at max_tokens: no end token was decoded
+    assert decode_rate(1, 1.0, 256) == 0.0 and decode_rate(5, 0.0, 256) == 0.0
+
+
+async def test_raw_timing_counts_tokens_as_the_pipeline_does(backend):
+    # bench divides the pipeline's rate by raw llama.cpp's: both count the answer's own tokens
+    # (raw's stream yields one more chunk, the empty one that ends it, which read ~5% fast)
+    raw = await backend.raw_timing(MESSAGES, 24)
+    text = "".join([p async for p in backend.stream(MESSAGES, GenerationParams(max_tokens=24))])
+    assert raw["tokens"] == backend.count_tokens(text) > 1 and raw["tokens_per_s"] > 0
 
 
 async def test_closing_the_stream_stops_generation(backend):
