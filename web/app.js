@@ -401,8 +401,8 @@ async function addDocument(request, what) {
   const resp = await fetch("/v1/documents", request);
   if (!resp.ok) { libraryStatus(`Could not add ${what}: ${await apiError(resp)}`, true); return false; }
   const doc = await resp.json();
+  await loadDocuments();  // the list shows the document before the status says it is added
   libraryStatus(`Added “${doc.title}”.`);
-  await loadDocuments();
   return true;
 }
 
