@@ -263,19 +263,51 @@ def about_the_question(
     """Whether the evidence of the checked sentences not found unsupported, taken together, holds
     ``bar`` of the question's terms weighed by their rarity: an answer whose every fact is on the
     page can still be about something else than what was asked ("Juzjani told the story of the
-    prodigal son [1]", cited to a page on Juzjani that never mentions the parable). True when
-    there is nothing to judge."""
-    for claim in checked:
-        if claim.window is None and (best := _closest(set(terms(claim.text)), claim, sources)):
-            _, sentences, i, source = best
-            claim.window = _window(source, sentences, i)
-    windows = [c.window for c in checked if c.verdict is not False and c.window]
+    prodigal son [1]", cited to a page on Juzjani that never mentions the parable). The evidence of
+    a claim includes the one sentence of another source that names the cited page (``_link``): a
+    two-page answer's question is half on the page that leads to the cited one. True when there is
+    nothing to judge."""
     wanted = terms(state.query or state.request.query)
+    windows: list[str] = []
+    for claim in checked:
+        best = _closest(set(terms(claim.text)), claim, sources)
+        if claim.window is None and best:
+            claim.window = _window(best[3], best[1], best[2])
+        if claim.verdict is not False and claim.window:
+            windows.append(claim.window)
+            if best and (link := _link(best[3], sources, set(wanted))):
+                windows.append(link)
     if not windows or not wanted:
         return True
     share = coverage(wanted, [Passage(page=0, order=0, text=" ".join(windows))], state.term_weights or None)
     state.trace["answer_coverage"] = share
     return share is None or share >= bar
+
+
+_PARENTHESIS_RE = re.compile(r"\s*\([^)]*\)")
+
+
+def _link(cited: SourceDoc, sources: dict[int, SourceDoc], wanted: set[str]) -> str | None:
+    """The sentence of another source that names the cited page and shares most of the question's
+    terms: the bridge of a two-page answer. "What is the county seat of the county where East
+    Lempster is?" is answered by the page titled Sullivan County ("Its county seat is Newport"); the
+    question's own subject is on the East Lempster page, in the sentence that names Sullivan County.
+    None when no other source names the cited page."""
+    # its name as a sentence says it: "Sullivan County" of "Sullivan County, New Hampshire", "Buck-Tick" of
+    # "Buck-Tick (band)"
+    title = set(terms(_PARENTHESIS_RE.sub("", cited.title).split(",")[0]))
+    if not title:
+        return None
+    best: tuple[int, str] | None = None
+    for source in sources.values():
+        if source.n == cited.n:
+            continue
+        for passage in source.passages:
+            for sentence in split_sentences(passage.text):
+                have = set(terms(sentence))
+                if title <= have and (best is None or len(have & wanted) > best[0]):
+                    best = (len(have & wanted), sentence)
+    return best[1] if best else None
 
 
 def _without(text: str, dropped: list[Claim]) -> str:

@@ -287,3 +287,48 @@ async def test_an_answer_about_something_else_than_the_question_is_not_supported
     settings.verify.min_question_coverage = 0.0  # the check off: the facts alone decide
     state.trace.clear()
     assert (await verify(state, None, settings.verify)).answer_support == "supported"
+
+
+@pytest.mark.parametrize(
+    ("lempster_page", "supported"),
+    [
+        # the first page names the cited one: the bridge, so the answer is about the question
+        ("East Lempster is an unincorporated community in the town of Lempster in Sullivan County.", True),
+        # nothing leads from the question's subject to the cited page: still not about the question
+        ("East Lempster is an unincorporated community in the town of Lempster.", False),
+    ],
+)
+async def test_a_two_page_answer_counts_the_sentence_that_leads_to_its_page(
+    settings, lempster_page, supported
+):
+    """verify.min_question_coverage with a bridge: "Newport [2]" is on the Sullivan County page, which
+    never names East Lempster; the sentence of the other source that names Sullivan County does."""
+    question = "What is the county seat of the county where East Lempster, New Hampshire is located?"
+    sources = [
+        SourceDoc(
+            n=1,
+            url="https://w.example/East_Lempster",
+            title="East Lempster, New Hampshire",
+            passages=[Passage(page=0, text=lempster_page)],
+        ),
+        SourceDoc(
+            n=2,
+            url="https://w.example/Sullivan_County",
+            title="Sullivan County, New Hampshire (county)",
+            passages=[
+                Passage(
+                    page=1, text="Sullivan County is a county in New Hampshire. Its county seat is Newport."
+                )
+            ],
+        ),
+    ]
+    state = RunState(request=AskRequest(query=question), sources=sources, query=question)
+    # "Lempster" is rare in the index; "what", "where" and "county" are common
+    state.term_weights = {"what": 0.1, "where": 0.1, "counti": 0.5, "new": 0.3, "locat": 0.5, "lempster": 6.0}
+    state.answer = state.raw_answer = "The county seat is Newport [2]."
+    settings.verify.mode, settings.verify.min_question_coverage = "facts", 0.3
+    cites = await verify(state, None, settings.verify)
+    assert (cites.answer_support == "supported") is supported
+    assert (state.trace["answer_coverage"] >= 0.3) is supported
+    if not supported:
+        assert cites.answer.startswith("The sources found do not answer this question.")
