@@ -66,6 +66,7 @@ class Claim:
     verdict: bool | None = None
     evidence: str | None = None
     window: str | None = None  # the evidence with its neighbours and its page's title
+    page: SourceDoc | None = None  # the source the window is from
 
 
 def not_covered(sources: list[SourceDoc]) -> str:
@@ -179,11 +180,11 @@ def check_facts(
     best = _closest(set(terms(claim.text)), claim, sources)
     if best is None:
         return False, None
-    _, sentences, i, source = best
+    _, sentences, i, claim.page = best
     evidence = sentences[i]
     # the page's title names what the whole page is about: "at the University of Chicago" is stated
     # by a sentence about "the university" on the page titled University of Chicago
-    window = claim.window = _window(source, sentences, i)
+    window = claim.window = _window(claim.page, sentences, i)
     if not facts:
         return None, evidence
     negated = bool(_NEGATION_RE.search(evidence)) and not _NEGATION_RE.search(claim.text)
@@ -267,18 +268,18 @@ def about_the_question(
     a claim includes the one sentence of another source that names the cited page (``_link``): a
     two-page answer's question is half on the page that leads to the cited one. True when there is
     nothing to judge."""
-    wanted = terms(state.query or state.request.query)
-    windows: list[str] = []
     for claim in checked:
-        best = _closest(set(terms(claim.text)), claim, sources)
-        if claim.window is None and best:
-            claim.window = _window(best[3], best[1], best[2])
-        if claim.verdict is not False and claim.window:
-            windows.append(claim.window)
-            if best and (link := _link(best[3], sources, set(wanted))):
-                windows.append(link)
-    if not windows or not wanted:
+        if claim.window is None and (best := _closest(set(terms(claim.text)), claim, sources)):
+            _, sentences, i, claim.page = best
+            claim.window = _window(claim.page, sentences, i)
+    kept = [c for c in checked if c.verdict is not False and c.window]
+    wanted = terms(state.query or state.request.query)
+    if not kept or not wanted:
         return True
+    pages = {c.page.n: c.page for c in kept if c.page}
+    asked = set(wanted)
+    links = [link for page in pages.values() if (link := _link(page, sources, asked))]
+    windows = [c.window for c in kept if c.window] + links
     share = coverage(wanted, [Passage(page=0, order=0, text=" ".join(windows))], state.term_weights or None)
     state.trace["answer_coverage"] = share
     return share is None or share >= bar
