@@ -273,6 +273,27 @@ def step_messages(
     ]
 
 
+def _pairs(text: str) -> set[tuple[str, str]]:
+    said = terms(text)
+    return set(zip(said, said[1:]))
+
+
+# The worked example's two-word names (Sullivan County, New Hampshire, East Lempster ...).
+_EXAMPLE_PAIRS = _pairs(STEP_EXAMPLE_USER) | _pairs(STEP_EXAMPLE_REPLY)
+
+
+def copies_the_example(reply: str, question: str, found: list[tuple[str, str]]) -> bool:
+    """A search that names two words of the prompt's worked example together (``_EXAMPLE_PAIRS``)
+    which neither the question nor the found text puts together is the example copied, not a
+    search: "Suffolk County New Hampshire" for a hamlet the found text places in Lincolnshire
+    (HotpotQA's Kirton End question, hotpot-pro4)."""
+    copied = _pairs(reply) & _EXAMPLE_PAIRS
+    if not copied:
+        return False
+    seen = _pairs(question).union(*(_pairs(f"{title}. {text}") for title, text in found))
+    return bool(copied - seen)
+
+
 def names_anything(query: str) -> bool:
     """A search query names something: one of its terms has a letter ("1962" or "3, 4" do not)."""
     return any(any(c.isalpha() for c in t) for t in terms(query))
@@ -301,7 +322,8 @@ async def next_search(
 ) -> tuple[str | None, str]:
     """(the next search for a multi-hop question, or None; why it stops): "enough" (the model said
     DONE), "no answer" (it failed or ran out of time), "repeat" (a search already made), "guess"
-    (twice a bare number the found text does not hold: the model answering from memory).
+    (twice a bare number the found text does not hold: the model answering from memory), "copied"
+    (twice a name from the prompt's worked example: ``copies_the_example``).
 
     Before ``settings.min_searches`` searches are made, a DONE or a repeat is not taken: the model
     is asked once more, told that one search is not enough (``use.more`` counts these)."""
@@ -326,9 +348,11 @@ async def next_search(
             why = "enough" if _in_found(reply, found) else "guess"
         elif any(_same_search(reply, a) for a in asked):
             why = "repeat"
+        elif copies_the_example(reply, question, found):
+            why = "copied"
         if not why:
             return reply, ""
-        if more or (why != "guess" and len(asked) >= settings.min_searches):
+        if more or (why not in ("guess", "copied") and len(asked) >= settings.min_searches):
             return None, why
         more = True
         use.more += 1

@@ -242,16 +242,21 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         if claim.verdict and not claim.evidence:
             claim.evidence = _evidence(claim, sources)
     bar = settings.min_question_coverage
-    if bar and not about_the_question(state, checked, sources, bar):
+    restated = restates(MARKER_RE.sub(" ", text), state.query or state.request.query)
+    if restated or (bar and not about_the_question(state, checked, sources, bar)):
         for claim in claims:
             claim.verdict = False
     state.timings.verify_ms = state.ms_since(t)
+    state.trace["answer_restates"] = restated
 
     support: AnswerSupport | None
     if claims and all(c.verdict is None for c in claims):  # the verifier could not judge anything
         final, support = text, None
-    elif not claims or all(c.verdict is False for c in claims):
-        final, support = (text if not claims else not_covered(state.sources)), "not_supported"
+    elif restated or not claims or all(c.verdict is False for c in claims):
+        final, support = (
+            (text if not claims and not restated else not_covered(state.sources)),
+            "not_supported",
+        )
     else:
         final = _without(text, [c for c in claims if c.verdict is False])
         support = "supported" if all(c.verdict for c in claims) else "partly_supported"
@@ -283,6 +288,30 @@ def about_the_question(
     share = coverage(wanted, [Passage(page=0, order=0, text=" ".join(windows))], state.term_weights or None)
     state.trace["answer_coverage"] = share
     return share is None or share >= bar
+
+
+_CHOICE_RE = re.compile(r"\bor\b", re.IGNORECASE)
+_WH_WORDS = frozenset(terms("what which who whom whose when where why how"))
+
+
+def restates(answer: str, question: str) -> bool:
+    """Whether the answer only says the question back: each of its terms is one of the question's,
+    and each two that follow each other in it follow each other in the question. "D1NZ is a series
+    based on oversteering technique", "New York City" (for "based in what New York city?") and
+    "Rabat" (for "... the Rabat-Salé-Kénitra region ...") add nothing the reader did not say; the
+    facts check passes them (there is no fact to hold) and the question-coverage check too (every
+    term asked is there). "Kansas Song" (for "the fight song of the university ... in Lawrence,
+    Kansas") puts two of the question's words together anew: an answer. A yes or no, or one of the
+    things a question offers to choose between ("..., Lev Yilmaz or Pamela B. Green?"), is an answer
+    made of the question's words, so neither counts."""
+    said = terms(answer)
+    asked = [t for t in terms(question) if t not in _WH_WORDS]  # the answer's place, left empty
+    if not said or _YES_RE.match(answer) or _CHOICE_RE.search(question):
+        return False
+    if set(_NUMBER_RE.findall(answer)) - set(_NUMBER_RE.findall(question)):
+        return False  # "6.7", "1/6": numbers terms() does not keep
+    pairs = set(zip(asked, asked[1:]))
+    return set(said) <= set(asked) and all(pair in pairs for pair in zip(said, said[1:]))
 
 
 _PARENTHESIS_RE = re.compile(r"\s*\([^)]*\)")

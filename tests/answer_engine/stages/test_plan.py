@@ -308,3 +308,36 @@ async def test_pro_searches_each_compared_thing_without_asking_the_model(setting
     urls = {s.url for s in of_type(events, "sources")[0].sources}
     wiki = "https://en.wikipedia.org/wiki/"
     assert {f"{wiki}Nikola_Tesla", f"{wiki}Martin_Luther"} <= urls
+
+
+def test_a_search_naming_the_worked_example_is_a_copy():
+    found = [("Kirton End", "Kirton End is a hamlet in the civil parish of Kirton in Lincolnshire, England.")]
+    question = (
+        "According to the 2001 census, what was the population of the city in which Kirton End is located?"
+    )
+    assert plan.copies_the_example("Suffolk County New Hampshire", question, found)
+    assert not plan.copies_the_example("Kirton Lincolnshire population 2001", question, found)
+    # the example's names are fine where the question or the pages put them together
+    assert not plan.copies_the_example(
+        "Sullivan County New Hampshire",
+        "Where is Lempster?",
+        [("Lempster", "Lempster is a town in Sullivan County, New Hampshire.")],
+    )
+
+
+async def test_a_copied_example_is_asked_again_and_a_second_copy_ends_the_steps(settings, fake_backend_cls):
+    question = (
+        "According to the 2001 census, what was the population of the city in which Kirton End is located?"
+    )
+    found = [("Kirton End", "Kirton End is a hamlet in the civil parish of Kirton in Lincolnshire, England.")]
+    for replies, want in [
+        (["Suffolk County New Hampshire", "Boston Lincolnshire"], ("Boston Lincolnshire", "")),
+        (["Suffolk County New Hampshire", "Sullivan County New Hampshire city"], (None, "copied")),
+    ]:
+        backend = fake_backend_cls(plans=replies)
+        use = plan.PlanUse()
+        got = await plan.next_search(
+            question, ["Kirton End"], found, backend, settings.plan, use, timeout_s=5
+        )
+        assert got == want and use.more == 1
+        assert backend.plan_prompts[1][0].content == plan.STEP_MORE_SYSTEM

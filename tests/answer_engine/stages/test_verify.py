@@ -8,7 +8,7 @@ from answer_engine.events import EventType
 from answer_engine.passages import Passage, SourceDoc
 from answer_engine.request import AskRequest, ChatMessage
 from answer_engine.stages.state import RunState
-from answer_engine.stages.verify import claims_of, key_facts, verify
+from answer_engine.stages.verify import claims_of, key_facts, restates, verify
 
 QUESTION = "What was Maria Curie the first female recipient of?"
 SUPPORTED = "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1]."
@@ -332,3 +332,58 @@ async def test_a_two_page_answer_counts_the_sentence_that_leads_to_its_page(
     assert (state.trace["answer_coverage"] >= 0.3) is supported
     if not supported:
         assert cites.answer.startswith("The sources found do not answer this question.")
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "restated"),
+    [
+        # every word is the question's, in the question's order: nothing added
+        (
+            "D1NZ is a series based on oversteering technique.",
+            "D1NZ is a series based on what oversteering technique?",
+            True,
+        ),
+        ("New York City [1]", 'The director of "Big Stone Gap" is based in what New York city?', True),
+        (
+            "Rabat [1]",
+            "In which city is the ambassador of the Rabat-Salé-Kénitra region to China based?",
+            True,
+        ),
+        # the question's words put together anew, or a word it did not have: an answer
+        ("Kansas Song [1]", "What is the fight song of the university in Lawrence, Kansas?", False),
+        ("It was 6.7 [1].", "What magnitude was the 1994 Northridge earthquake?", False),
+        (
+            "Beijing [1]",
+            "In which city is the ambassador of the Rabat-Salé-Kénitra region to China based?",
+            False,
+        ),
+        # a yes or no, or one of the things offered to choose between
+        (
+            "Yes, both are from the United States [1].",
+            "Are Local H and For Against both from the United States?",
+            False,
+        ),
+        ("Lev Yilmaz [1]", "Which filmmaker was known for animation, Lev Yilmaz or Pamela B. Green?", False),
+        ("", "Who?", False),
+    ],
+)
+def test_an_answer_that_only_says_the_question_back_restates_it(answer, question, restated):
+    assert restates(answer, question) is restated
+
+
+async def test_an_answer_that_restates_the_question_says_the_sources_do_not_answer(settings):
+    """The facts check has no fact to hold and the coverage check finds every asked term: without
+    the restatement rule this answer passed as an answer (HotpotQA's D1NZ question)."""
+    question = "D1NZ is a series based on what oversteering technique?"
+    page = "D1NZ is a production car drifting series in New Zealand."
+    source = SourceDoc(n=1, url="https://w.example/D1NZ", title="D1NZ", passages=[Passage(page=0, text=page)])
+    state = RunState(request=AskRequest(query=question), sources=[source], query=question)
+    state.answer = state.raw_answer = "D1NZ is a series based on oversteering technique [1]."
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer.startswith("The sources found do not answer this question.") and not cites.citations
+    assert cites.answer_support == "not_supported" and state.trace["answer_restates"] is True
+    # the answer the page gives is kept
+    state.answer = state.raw_answer = "D1NZ is a drifting series [1]."
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer == state.answer and state.trace["answer_restates"] is False
