@@ -242,7 +242,7 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         if claim.verdict and not claim.evidence:
             claim.evidence = _evidence(claim, sources)
     bar = settings.min_question_coverage
-    restated = restates(MARKER_RE.sub(" ", text), state.query or state.request.query)
+    restated = restates(text, state.query or state.request.query)
     if restated or (bar and not about_the_question(state, checked, sources, bar)):
         for claim in claims:
             claim.verdict = False
@@ -304,6 +304,7 @@ def restates(answer: str, question: str) -> bool:
     Kansas") puts two of the question's words together anew: an answer. A yes or no, or one of the
     things a question offers to choose between ("..., Lev Yilmaz or Pamela B. Green?"), is an answer
     made of the question's words, so neither counts."""
+    answer = MARKER_RE.sub(" ", answer)
     said = terms(answer)
     asked = [t for t in terms(question) if t not in _WH_WORDS]  # the answer's place, left empty
     if not said or _YES_RE.match(answer) or _CHOICE_RE.search(question):
