@@ -61,6 +61,11 @@ You see the question, the searches made so far, and what they found. One search 
 Reply with ONE new search query for the missing fact, different from the searches so far, using the name the found text gives for the thing that links the question to its answer (a person, place, team, work or organisation).
 Reply with the query only, on one line."""  # noqa: E501
 
+# Asked after a bare number the found text does not hold, in the same conversation: the model
+# answered from memory. Asked the step again without it, the 1.5B model gave the same year
+# (hotpot-pro4: the VCU and Ichitaka Seto questions, "1962" twice and "1970" twice).
+GUESS_FOLLOW_UP = """That is an answer from memory, not a search query. Reply instead with the search query that finds the page stating the answer: the name of the person, place or organisation the question asks about, then the fact asked. The query only, on one line."""  # noqa: E501
+
 STEP_EXAMPLE_USER = """Question: What is the county seat of the county where East Lempster is located?
 Searches so far: East Lempster county
 Found:
@@ -258,19 +263,27 @@ def spent(settings: PlanSettings, *, searches: int, left_s: float, use: PlanUse)
 
 
 def step_messages(
-    question: str, asked: list[str], found: list[tuple[str, str]], *, more: bool = False
+    question: str, asked: list[str], found: list[tuple[str, str]], *, more: bool = False, example: bool = True
 ) -> list[ChatMessage]:
     lines = "\n".join(f"- {title}: {gist(question, text)}" for title, text in found)
     user = (
         f"Question: {question}\nSearches so far: {'; '.join(asked)}\n"
         f"Found:\n{lines or '- nothing'}\n\nNext search:"
     )
-    return [
-        ChatMessage(role="system", content=STEP_MORE_SYSTEM if more else STEP_SYSTEM),
+    shown = [
         ChatMessage(role="user", content=STEP_EXAMPLE_USER),
         ChatMessage(role="assistant", content=STEP_EXAMPLE_REPLY),
+    ]
+    return [
+        ChatMessage(role="system", content=STEP_MORE_SYSTEM if more else STEP_SYSTEM),
+        *(shown if example else []),
         ChatMessage(role="user", content=user),
     ]
+
+
+_REFUSAL_RE = re.compile(
+    r"^\W*(?:I'?m sorry|sorry\b|I (?:can(?:'|no)t|am unable))|can(?:'|no)t assist", re.IGNORECASE
+)
 
 
 def _pairs(text: str) -> set[tuple[str, str]]:
@@ -328,11 +341,13 @@ async def next_search(
     Before ``settings.min_searches`` searches are made, a DONE or a repeat is not taken: the model
     is asked once more, told that one search is not enough (``use.more`` counts these)."""
     more = False
+    guessed: list[ChatMessage] = []
     deadline = time.monotonic() + timeout_s
     while True:
         reply = await ask_model(
             backend,
-            step_messages(question, asked, found, more=more),
+            # after a guess, without the worked example: the model copied it when told to search
+            [*step_messages(question, asked, found, more=more, example=not guessed), *guessed],
             max_tokens=STEP_MAX_TOKENS,
             timeout_s=max(min(deadline - time.monotonic(), settings.step_timeout_s), 0.01),
             use=use,
@@ -340,6 +355,8 @@ async def next_search(
         if reply is None:
             return None, "no answer"
         why = ""
+        if _REFUSAL_RE.search(reply):
+            return None, "no answer"  # "I'm sorry, but I can't assist with that" is no search
         if reply.upper().startswith(DONE) or not terms(reply):
             why = "enough"
         elif not names_anything(reply):
@@ -356,3 +373,8 @@ async def next_search(
             return None, why
         more = True
         use.more += 1
+        if why == "guess":  # told what it did, in the same conversation: asked alike, it guessed alike
+            guessed = [
+                ChatMessage(role="assistant", content=reply),
+                ChatMessage(role="user", content=GUESS_FOLLOW_UP),
+            ]

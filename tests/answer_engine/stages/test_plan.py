@@ -201,7 +201,12 @@ async def test_a_bare_number_the_pages_do_not_hold_is_a_guess_and_asked_again(se
     backend = fake_backend_cls(["Nobel Prize [1]."], plans=["1962", "Rhine river", "DONE"])
     events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
     assert events[-1].queries == [CURIE, "Rhine river"] and trace["plan_more"] == 1
-    assert backend.plan_prompts[1][0].content == plan.STEP_MORE_SYSTEM
+    again = backend.plan_prompts[1]
+    assert again[0].content == plan.STEP_MORE_SYSTEM
+    # told, in the same conversation, that its year was a guess; the worked example left out (the
+    # model copied it when told to search)
+    assert [m.content for m in again[-2:]] == ["1962", plan.GUESS_FOLLOW_UP]
+    assert plan.STEP_EXAMPLE_REPLY not in [m.content for m in again]
     # guessed twice: the steps end there, named for it, and the answer still comes
     backend = fake_backend_cls(["Nobel Prize [1]."], plans=["1962", "1963."])
     events, trace = await run(build_pipeline(settings, backend=backend), CURIE, search_type="pro")
@@ -341,3 +346,17 @@ async def test_a_copied_example_is_asked_again_and_a_second_copy_ends_the_steps(
         )
         assert got == want and use.more == 1
         assert backend.plan_prompts[1][0].content == plan.STEP_MORE_SYSTEM
+
+
+async def test_a_refusal_is_no_search(settings, fake_backend_cls):
+    backend = fake_backend_cls(plans=["1970", "I'm sorry, but I can't assist with that"])
+    got = await plan.next_search(
+        "Who wrote I's, and when were they born?",
+        ["I's manga"],
+        [],
+        backend,
+        settings.plan,
+        plan.PlanUse(),
+        timeout_s=5,
+    )
+    assert got == (None, "no answer")
