@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -291,16 +292,18 @@ def _pairs(text: str) -> set[tuple[str, str]]:
     return set(zip(said, said[1:]))
 
 
-# The worked example's two-word names (Sullivan County, New Hampshire, East Lempster ...).
-_EXAMPLE_PAIRS = _pairs(STEP_EXAMPLE_USER) | _pairs(STEP_EXAMPLE_REPLY)
+@functools.cache
+def _example_pairs() -> set[tuple[str, str]]:
+    """The worked example's two-word names (Sullivan County, New Hampshire, East Lempster ...)."""
+    return _pairs(STEP_EXAMPLE_USER) | _pairs(STEP_EXAMPLE_REPLY)
 
 
 def copies_the_example(reply: str, question: str, found: list[tuple[str, str]]) -> bool:
-    """A search that names two words of the prompt's worked example together (``_EXAMPLE_PAIRS``)
+    """A search that names two words of the prompt's worked example together (``_example_pairs``)
     which neither the question nor the found text puts together is the example copied, not a
     search: "Suffolk County New Hampshire" for a hamlet the found text places in Lincolnshire
     (HotpotQA's Kirton End question, hotpot-pro4)."""
-    copied = _pairs(reply) & _EXAMPLE_PAIRS
+    copied = _pairs(reply) & _example_pairs()
     if not copied:
         return False
     seen = _pairs(question).union(*(_pairs(f"{title}. {text}") for title, text in found))

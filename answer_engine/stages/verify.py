@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -252,11 +253,10 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
     support: AnswerSupport | None
     if claims and all(c.verdict is None for c in claims):  # the verifier could not judge anything
         final, support = text, None
-    elif restated or not claims or all(c.verdict is False for c in claims):
-        final, support = (
-            (text if not claims and not restated else not_covered(state.sources)),
-            "not_supported",
-        )
+    elif not claims and not restated:  # nothing stated to check: the text as written
+        final, support = text, "not_supported"
+    elif restated or all(c.verdict is False for c in claims):
+        final, support = not_covered(state.sources), "not_supported"
     else:
         final = _without(text, [c for c in claims if c.verdict is False])
         support = "supported" if all(c.verdict for c in claims) else "partly_supported"
@@ -291,7 +291,11 @@ def about_the_question(
 
 
 _CHOICE_RE = re.compile(r"\bor\b", re.IGNORECASE)
-_WH_WORDS = frozenset(terms("what which who whom whose when where why how"))
+
+
+@functools.cache
+def _wh_words() -> frozenset[str]:
+    return frozenset(terms("what which who whom whose when where why how"))
 
 
 def restates(answer: str, question: str) -> bool:
@@ -306,7 +310,7 @@ def restates(answer: str, question: str) -> bool:
     made of the question's words, so neither counts."""
     answer = MARKER_RE.sub(" ", answer)
     said = terms(answer)
-    asked = [t for t in terms(question) if t not in _WH_WORDS]  # the answer's place, left empty
+    asked = [t for t in terms(question) if t not in _wh_words()]  # the answer's place, left empty
     if not said or _YES_RE.match(answer) or _CHOICE_RE.search(question):
         return False
     if set(_NUMBER_RE.findall(answer)) - set(_NUMBER_RE.findall(question)):
