@@ -68,6 +68,7 @@ class Claim:
     evidence: str | None = None
     window: str | None = None  # the evidence with its neighbours and its page's title
     page: SourceDoc | None = None  # the source the window is from
+    recited: int | None = None  # another retrieved source that states it, cited instead
 
 
 def not_covered(sources: list[SourceDoc]) -> str:
@@ -189,7 +190,63 @@ def check_facts(
     if not facts:
         return None, evidence
     negated = bool(_NEGATION_RE.search(evidence)) and not _NEGATION_RE.search(claim.text)
-    return _has_facts(facts, window) and not negated, evidence
+    if _has_facts(facts, window) and not negated:
+        return True, evidence
+    if claim.cited and (other := _stated_elsewhere(claim, facts, sources)):
+        # the page the model cited stays part of the evidence the question is looked for in: it is
+        # where the claim's subject is ("Ichitaka Seto's creator"), the other page has the fact
+        claim.recited, claim.page, elsewhere, evidence = other
+        claim.window = f"{window} {elsewhere}"
+        return True, evidence
+    return False, evidence
+
+
+def _stated_elsewhere(
+    claim: Claim, facts: set[str], sources: dict[int, SourceDoc]
+) -> tuple[int, SourceDoc, str, str] | None:
+    """A retrieved source the claim does not cite whose sentence (with its neighbours and its page's
+    title) holds all its facts and does not negate it, the one sharing most terms with the claim:
+    (its number, the source, the window, the sentence). A small model reading several pages puts
+    the right fact beside the wrong number: "... Masakazu Katsura, who was born in 1962 [1]" cites
+    the manga's page, where 1962 is not; the page on Katsura, also retrieved, says it."""
+    words = set(terms(claim.text))
+    asserts_negation = bool(_NEGATION_RE.search(claim.text))
+    best: tuple[int, tuple[int, SourceDoc, str, str]] | None = None
+    for n, source in sources.items():
+        if n in claim.cited:
+            continue
+        for passage in source.passages:
+            sentences = split_sentences(passage.text)
+            for i, sentence in enumerate(sentences):
+                score = len(words & set(terms(sentence)))
+                if not score or (best is not None and score <= best[0]):
+                    continue
+                window = _window(source, sentences, i)
+                negated = bool(_NEGATION_RE.search(sentence)) and not asserts_negation
+                if _has_facts(facts, window) and not negated:
+                    best = (score, (n, source, window, sentence))
+    return best[1] if best else None
+
+
+def recite(text: str, claims: list[Claim]) -> str:
+    """The text with each re-attributed claim's markers pointing at the source that states it; the
+    claims' spans follow the edit."""
+    shift = 0
+    for claim in sorted(claims, key=lambda c: c.start):
+        claim.start += shift
+        claim.end += shift
+        if claim.recited is None:
+            continue
+        sentence = text[claim.start : claim.end]
+        marker = f"[{claim.recited}]"
+        edited = MARKER_RE.sub(marker, sentence)
+        while marker + marker in edited:
+            edited = edited.replace(marker + marker, marker)
+        text = text[: claim.start] + edited + text[claim.end :]
+        shift += len(edited) - len(sentence)
+        claim.end = claim.start + len(edited)
+        claim.cited = [claim.recited]
+    return text
 
 
 async def _quote(
@@ -239,6 +296,8 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         log.warning("verification ran out of time; unchecked sentences are kept")
     except Exception as exc:  # a failing check costs the verdicts, never the answer
         log.warning("verification failed: %s", exc)
+    text = recite(text, claims)
+    state.trace["recited"] = sum(c.recited is not None for c in claims)
     for claim in claims:
         if claim.verdict and not claim.evidence:
             claim.evidence = _evidence(claim, sources)

@@ -387,3 +387,56 @@ async def test_an_answer_that_restates_the_question_says_the_sources_do_not_answ
     state.answer = state.raw_answer = "D1NZ is a drifting series [1]."
     cites = await verify(state, None, settings.verify)
     assert cites.answer == state.answer and state.trace["answer_restates"] is False
+
+
+def _katsura_sources():
+    manga = (
+        'I"s is a Japanese manga series written and illustrated by Masakazu Katsura. '
+        "The series follows Ichitaka Seto, a high school student."
+    )
+    artist = "Masakazu Katsura (born December 10, 1962) is a Japanese manga artist."
+    return [
+        SourceDoc(n=1, url="https://w.example/Is", title='I"s', passages=[Passage(page=0, text=manga)]),
+        SourceDoc(
+            n=2,
+            url="https://w.example/Katsura",
+            title="Masakazu Katsura",
+            passages=[Passage(page=1, text=artist)],
+        ),
+    ]
+
+
+async def test_a_fact_cited_to_the_wrong_retrieved_page_is_cited_to_the_page_that_states_it(settings):
+    """HotpotQA's Ichitaka Seto question: the model put "1962 [1]" on the manga's page, which never
+    says 1962; the artist's page, also retrieved, does. The answer was withheld; now the marker
+    points at [2] and the evidence is its sentence."""
+    question = "In what year was the creator of the manga featuring Ichitaka Seto born?"
+    state = RunState(request=AskRequest(query=question), sources=_katsura_sources(), query=question)
+    state.answer = state.raw_answer = "Ichitaka Seto's creator is Masakazu Katsura, who was born in 1962 [1]."
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer == "Ichitaka Seto's creator is Masakazu Katsura, who was born in 1962 [2]."
+    assert cites.answer_support == "supported" and state.trace["recited"] == 1
+    assert [c.n for c in cites.citations] == [2] and "1962" in cites.citations[0].evidence
+    assert cites.sentences[0].citations == [2]
+    # a fact no retrieved page states stays unsupported, cited where the model put it
+    state.answer = state.raw_answer = "Ichitaka Seto's creator is Masakazu Katsura, who was born in 1965 [1]."
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "not_supported" and state.trace["recited"] == 0
+
+
+def test_reciting_keeps_the_other_sentences_and_their_spans():
+    from answer_engine.stages.verify import claims_of, recite
+
+    text = 'Katsura drew I"s [1]. He was born in 1962 [1][1]. The series ran in Weekly Shonen Jump [1].'
+    claims = claims_of(text)
+    claims[1].recited = 2
+    edited = recite(text, claims)
+    assert (
+        edited == 'Katsura drew I"s [1]. He was born in 1962 [2]. The series ran in Weekly Shonen Jump [1].'
+    )
+    assert [edited[c.start : c.end] for c in claims] == [
+        'Katsura drew I"s [1].',
+        "He was born in 1962 [2].",
+        "The series ran in Weekly Shonen Jump [1].",
+    ]
