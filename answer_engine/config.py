@@ -213,6 +213,15 @@ class GenerationSettings(BaseModel):
         description="Each source line in the prompt names its page's URL (~15 tokens a source); "
         "false: title and text only (the answer cites by number; the URL still travels in citations).",
     )
+    question_first: bool = Field(
+        False,
+        description="The question is said before the sources as well as after them (~15 tokens more).",
+    )
+    best_source_last: bool = Field(
+        False,
+        description="The sources are listed worst-ranked first, so the best-ranked one ([1]) stands "
+        "next to the question (numbers unchanged).",
+    )
     max_tokens: int = Field(256, ge=1, le=8192)
     max_tokens_ceiling: int = Field(
         MAX_TOKENS_CEILING, ge=1, le=MAX_TOKENS_CEILING, description="The most a request may ask for."

@@ -27,6 +27,16 @@ USER_TEMPLATE = """<sources>
 
 Question: {question}"""
 
+# The question said once more before the sources too (``generation.question_first``), so a small model
+# reads them knowing what it is looking for.
+USER_TEMPLATE_QUESTION_FIRST = """Question: {question}
+
+<sources>
+{sources}
+</sources>
+
+Question: {question}"""
+
 # Strings that end generation: some models append a list of references we don't want.
 STOP_STRINGS = ["\nSources:", "\nReferences:", "\nSource [", "<sources>"]
 
@@ -44,11 +54,22 @@ def neutralize(text: str) -> str:
     return text.replace("</sources>", "").replace("<sources>", "")
 
 
-def format_sources(sources: list[SourceDoc], *, urls: bool = True) -> str:
+def format_sources(sources: list[SourceDoc], *, urls: bool = True, best_last: bool = False) -> str:
+    """The source lines, numbered as ``sources`` are ranked; ``best_last`` lists them in reverse (the
+    best-ranked, [1], nearest the question) without renumbering."""
     template = SOURCE_TEMPLATE if urls else SOURCE_TEMPLATE_NO_URL
+    shown = list(reversed(sources)) if best_last else sources
     return "\n\n".join(
-        template.format(n=s.n, title=neutralize(s.title), url=s.url, text=neutralize(s.text)) for s in sources
+        template.format(n=s.n, title=neutralize(s.title), url=s.url, text=neutralize(s.text)) for s in shown
     )
+
+
+def _user(
+    question: str, sources: list[SourceDoc], *, urls: bool, question_first: bool, best_last: bool
+) -> ChatMessage:
+    template = USER_TEMPLATE_QUESTION_FIRST if question_first else USER_TEMPLATE
+    text = format_sources(sources, urls=urls, best_last=best_last)
+    return ChatMessage(role="user", content=template.format(sources=text, question=question.strip()))
 
 
 def _system(base: str, instructions: str | None) -> ChatMessage:
@@ -67,12 +88,14 @@ def build_messages(
     *,
     instructions: str | None = None,
     urls: bool = True,
+    question_first: bool = False,
+    best_last: bool = False,
 ) -> list[ChatMessage]:
     """System prompt, the earlier turns of the thread, then the sources (with their URLs unless
-    ``urls`` is False) and the question."""
+    ``urls`` is False) and the question (before them too with ``question_first``)."""
     turns = [m for m in history if m.role in ("user", "assistant")]
-    user = USER_TEMPLATE.format(sources=format_sources(sources, urls=urls), question=question.strip())
-    return [_system(SYSTEM_PROMPT, instructions), *turns, ChatMessage(role="user", content=user)]
+    user = _user(question, sources, urls=urls, question_first=question_first, best_last=best_last)
+    return [_system(SYSTEM_PROMPT, instructions), *turns, user]
 
 
 STRUCTURED_SYSTEM_PROMPT = """You are an answer engine. Answer the question using only the numbered sources.
@@ -92,14 +115,16 @@ def build_structured_messages(
     *,
     instructions: str | None = None,
     urls: bool = True,
+    question_first: bool = False,
+    best_last: bool = False,
 ) -> list[ChatMessage]:
     """Like build_messages, for an answer that is JSON valid against ``schema``."""
     import json
 
     system = STRUCTURED_SYSTEM_PROMPT.format(schema=json.dumps(schema, ensure_ascii=False))
     turns = [m for m in history if m.role in ("user", "assistant")]
-    user = USER_TEMPLATE.format(sources=format_sources(sources, urls=urls), question=question.strip())
-    return [_system(system, instructions), *turns, ChatMessage(role="user", content=user)]
+    user = _user(question, sources, urls=urls, question_first=question_first, best_last=best_last)
+    return [_system(system, instructions), *turns, user]
 
 
 def answer_prefix() -> list[ChatMessage]:

@@ -65,6 +65,8 @@ async def generate(
             structured.schema_for_model,
             instructions=request.options.instructions,
             urls=settings.generation.source_urls,
+            question_first=settings.generation.question_first,
+            best_last=settings.generation.best_source_last,
         )
     elif searched:
         state.messages = build_messages(
@@ -73,6 +75,8 @@ async def generate(
             request.history,
             instructions=request.options.instructions,
             urls=settings.generation.source_urls,
+            question_first=settings.generation.question_first,
+            best_last=settings.generation.best_source_last,
         )
     else:
         state.messages = build_no_search_messages(

@@ -162,6 +162,26 @@ def _has_facts(facts: set[str], sentence: str) -> bool:
 
 
 _NEGATION_RE = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re.IGNORECASE)
+NEGATED_WORDS = 4  # a negation denies what the next few words say
+
+
+def negates(sentence: str, claim: str) -> bool:
+    """Whether the sentence denies what the claim asserts: a negation the claim lacks, followed
+    within a few words by one of the claim's terms ("did not receive the prize" against "received
+    the prize", "has never won" against "has won"). A negation about something else in the same
+    sentence ("... was no longer in control of his own company" against "General Electric took
+    over Edison Machine Works", "... for not having a residence permit" against "Tesla was returned
+    to Gospić") denies nothing the claim says."""
+    if _NEGATION_RE.search(claim):
+        return False
+    said = set(terms(claim))
+    for m in _NEGATION_RE.finditer(sentence):
+        following = " ".join(sentence[m.end() :].split()[:NEGATED_WORDS])
+        if said & set(terms(following)):
+            return True
+    return False
+
+
 # Capitalized only because they open a sentence: not names.
 FUNCTION_WORDS = frozenset(
     "i you he she it we they me him her us them my your his its our their this that these those there here "
@@ -189,8 +209,7 @@ def check_facts(
     window = claim.window = _window(claim.page, sentences, i)
     if not facts:
         return None, evidence
-    negated = bool(_NEGATION_RE.search(evidence)) and not _NEGATION_RE.search(claim.text)
-    if _has_facts(facts, window) and not negated:
+    if _has_facts(facts, window) and not negates(evidence, claim.text):
         return True, evidence
     if claim.cited and (other := _stated_elsewhere(claim, facts, sources)):
         # the page the model cited stays part of the evidence the question is looked for in: it is
@@ -208,12 +227,15 @@ def _stated_elsewhere(
     title) holds all its facts and does not negate it, the one sharing most terms with the claim:
     (its number, the source, the window, the sentence). A small model reading several pages puts
     the right fact beside the wrong number: "... Masakazu Katsura, who was born in 1962 [1]" cites
-    the manga's page, where 1962 is not; the page on Katsura, also retrieved, says it."""
+    the manga's page, where 1962 is not; the page on Katsura, also retrieved, says it. Only a page
+    the cited one names counts (the manga's page names Katsura): the hop the answer made. Any page
+    with the claim's few facts on it would not do: "four years [1]" for the CJEU's president is not
+    stated by a page on Warsaw's that says "four" and "years" about something else."""
     words = set(terms(claim.text))
-    asserts_negation = bool(_NEGATION_RE.search(claim.text))
+    cited = [sources[n] for n in claim.cited if n in sources]
     best: tuple[int, tuple[int, SourceDoc, str, str]] | None = None
     for n, source in sources.items():
-        if n in claim.cited:
+        if n in claim.cited or not any(_names(page, source) for page in cited):
             continue
         for passage in source.passages:
             sentences = split_sentences(passage.text)
@@ -222,8 +244,7 @@ def _stated_elsewhere(
                 if not score or (best is not None and score <= best[0]):
                     continue
                 window = _window(source, sentences, i)
-                negated = bool(_NEGATION_RE.search(sentence)) and not asserts_negation
-                if _has_facts(facts, window) and not negated:
+                if _has_facts(facts, window) and not negates(sentence, claim.text):
                     best = (score, (n, source, window, sentence))
     return best[1] if best else None
 
@@ -381,15 +402,27 @@ def restates(answer: str, question: str) -> bool:
 _PARENTHESIS_RE = re.compile(r"\s*\([^)]*\)")
 
 
+def _title_terms(source: SourceDoc) -> set[str]:
+    """A page's name as a sentence says it: "Sullivan County" of "Sullivan County, New Hampshire",
+    "Buck-Tick" of "Buck-Tick (band)"."""
+    return set(terms(_PARENTHESIS_RE.sub("", source.title).split(",")[0]))
+
+
+def _names(source: SourceDoc, other: SourceDoc) -> bool:
+    """Whether a sentence of ``source`` names the page ``other``."""
+    title = _title_terms(other)
+    return bool(title) and any(
+        title <= set(terms(sentence)) for p in source.passages for sentence in split_sentences(p.text)
+    )
+
+
 def _link(cited: SourceDoc, sources: dict[int, SourceDoc], wanted: set[str]) -> str | None:
     """The sentence of another source that names the cited page and shares most of the question's
     terms: the bridge of a two-page answer. "What is the county seat of the county where East
     Lempster is?" is answered by the page titled Sullivan County ("Its county seat is Newport"); the
     question's own subject is on the East Lempster page, in the sentence that names Sullivan County.
     None when no other source names the cited page."""
-    # its name as a sentence says it: "Sullivan County" of "Sullivan County, New Hampshire", "Buck-Tick" of
-    # "Buck-Tick (band)"
-    title = set(terms(_PARENTHESIS_RE.sub("", cited.title).split(",")[0]))
+    title = _title_terms(cited)
     if not title:
         return None
     best: tuple[int, str] | None = None

@@ -45,6 +45,16 @@ def test_messages_put_system_history_then_sources_and_question_last():
     assert format_sources([source(1, "Text.")], urls=False) == "Source [1]: T — Text."
 
 
+def test_the_question_can_come_first_too_and_the_best_source_last():
+    sources = [source(1, "Team A won the cup."), source(2, "Team B lost.")]
+    prompt = build_messages("Who won?", sources, [], question_first=True)[-1].content
+    assert prompt.startswith("Question: Who won?\n\n<sources>") and prompt.endswith("Question: Who won?")
+    prompt = build_messages("Who won?", sources, [], best_last=True)[-1].content
+    # listed worst first, numbered as ranked: [1] stands next to the question
+    assert prompt.index("Source [2]") < prompt.index("Source [1]: T — https://s1.example — Team A won")
+    assert prompt.endswith("Team A won the cup.\n</sources>\n\nQuestion: Who won?")
+
+
 def test_no_search_and_related_prompts():
     messages = build_no_search_messages("Hi?", [])
     assert (

@@ -58,6 +58,9 @@ async def main() -> None:
     ap.add_argument("--gate", type=float, default=0.38)
     ap.add_argument("--bars", default="0,0.2,0.25,0.3,0.35,0.4")
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--answers", type=Path, help="JSONL: each question's final text and outcome (default policy)"
+    )
     args = ap.parse_args()
     bars = [float(b) for b in args.bars.split(",")]
     skip = set(json.loads(args.skip.read_text())) if args.skip else set()
@@ -90,6 +93,7 @@ async def main() -> None:
 
     policies: dict[str, list[dict]] = {"unverified": [], "verified, no gate": [], "previous default": []}
     policies.update({f"gate {args.gate} + coverage {b}": [] for b in bars})
+    answers: list[dict] = []
     for q in questions:
         trace: dict = {}
         request = AskRequest(
@@ -108,13 +112,19 @@ async def main() -> None:
             state.term_weights = trace.get("term_weights") or {}
             state.answer = state.raw_answer = streamed
             cfg = settings.verify.model_copy(update={"mode": "facts", "min_question_coverage": b})
-            finals[b] = record(q, (await verifying.verify(state, None, cfg)).answer, sources, gold)
+            final = (await verifying.verify(state, None, cfg)).answer
+            finals[b] = record(q, final, sources, gold)
+            if b == bars[-1]:
+                answers.append(
+                    {"id": q["id"], "question": q["question"], "answer": final, "trace": state.trace}
+                )
         policies["verified, no gate"].append(finals[0.0])
         old_gated = (trace.get("relevance") or 0) < OLD_RELEVANCE
         policies["previous default"].append(abstain if old_gated else finals[0.0])
         gated = trace.get("answerability") is not None and trace["answerability"] < args.gate
         for b in bars:
             policies[f"gate {args.gate} + coverage {b}"].append(abstain if gated else finals[b])
+        answers[-1]["outcome"] = (abstain if gated else finals[bars[-1]])["outcome"]
     summary = {name: honest.summarize(recs) for name, recs in policies.items()}
     print(args.run, len(questions))
     for name, s in summary.items():
@@ -123,6 +133,8 @@ async def main() -> None:
             f"hallucination {s['hallucination_rate']:.3f} CRAG {s['crag_score']:+.3f} "
             f"citation precision {s['citation_precision']}"
         )
+    if args.answers:
+        args.answers.write_text("".join(json.dumps(a, default=str) + "\n" for a in answers))
     if args.out:
         args.out.write_text(
             json.dumps({"run": str(args.run), "questions": len(questions), **summary}, indent=1)

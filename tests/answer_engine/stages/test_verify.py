@@ -423,6 +423,13 @@ async def test_a_fact_cited_to_the_wrong_retrieved_page_is_cited_to_the_page_tha
     state.answer = state.raw_answer = "Ichitaka Seto's creator is Masakazu Katsura, who was born in 1965 [1]."
     cites = await verify(state, None, settings.verify)
     assert cites.answer_support == "not_supported" and state.trace["recited"] == 0
+    # only a page the cited one names: the facts on a page the answer did not hop to state nothing
+    unlinked = _katsura_sources()
+    unlinked[0].passages[0].text = 'I"s is a Japanese manga series. It follows Ichitaka Seto, a student.'
+    state = RunState(request=AskRequest(query=question), sources=unlinked, query=question)
+    state.answer = state.raw_answer = "Ichitaka Seto's creator is Masakazu Katsura, who was born in 1962 [1]."
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "not_supported" and state.trace["recited"] == 0
 
 
 def test_reciting_keeps_the_other_sentences_and_their_spans():
@@ -440,3 +447,31 @@ def test_reciting_keeps_the_other_sentences_and_their_spans():
         "He was born in 1962 [2].",
         "The series ran in Weekly Shonen Jump [1].",
     ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "claim", "denied"),
+    [
+        ("Curie did not receive the prize for chemistry.", "Curie received the prize for chemistry.", True),
+        ("He has never won the tournament.", "Rory McIlroy has won the tournament.", True),
+        ("Curie didn't receive the prize.", "Curie received the prize.", True),
+        # a negation about something else the sentence says (two right SQuAD answers were withheld)
+        (
+            "By 1892 Thomas Edison was no longer in control of his own company, which was consolidated "
+            "into the conglomerate General Electric.",
+            "General Electric took over Edison Machine Works.",
+            False,
+        ),
+        (
+            "On 24 March 1879, Tesla was returned to Gospić under police guard for not having a residence "
+            "permit.",
+            "Tesla was returned to Gospić on 24 March 1879 under police guard.",
+            False,
+        ),
+        ("He has never won the tournament.", "He has never won the tournament.", False),  # says it too
+    ],
+)
+def test_a_negation_denies_the_claim_only_where_it_bears_on_the_claims_words(sentence, claim, denied):
+    from answer_engine.stages.verify import negates
+
+    assert negates(sentence, claim) is denied
