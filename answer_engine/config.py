@@ -258,6 +258,13 @@ class VerifySettings(BaseModel):
         "by rarity, or the answer is not supported: 'Beijing is the capital of Mongolia [1]' cited "
         "to a page on Beijing that never names Mongolia. 0 = no such check.",
     )
+    question_coverage_window: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="The sentences on each side of a kept sentence's closest source sentence that count "
+        "as its evidence for min_question_coverage.",
+    )
     timeout_s: float = Field(
         30.0, gt=0, description="For all checks of one answer; unchecked sentences are kept."
     )

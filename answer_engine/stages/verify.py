@@ -6,10 +6,12 @@ the source(s) the sentence cites. The question continues the very conversation t
 answer (system prompt, sources, question, the answer as written), so llama.cpp reuses the KV cache
 of all of it and evaluates only the short question; one or two tokens come back.
 
-Outcome: a sentence no cited source states is dropped from the final text (the stream showed it;
-the citations event carries the final text, which faces show instead); a sentence the verifier
-could not judge is kept but does not count as supported; when no sentence is left, the answer
-says plainly that the sources found do not answer the question and names what they cover.
+Outcome: a sentence its cited source does not state but a page that source names does (the facts
+check) is cited to that page instead; a sentence no cited source states is dropped from the final
+text (the stream showed it; the citations event carries the final text, which faces show instead);
+a sentence the verifier could not judge is kept but does not count as supported; when no sentence
+is left, the answer says plainly that the sources found do not answer the question and names what
+they cover.
 """
 
 from __future__ import annotations
@@ -118,9 +120,9 @@ def _closest(
     return best
 
 
-def _window(source: SourceDoc, sentences: list[str], i: int) -> str:
-    """Sentence ``i`` with its neighbours, after its page's title."""
-    return " ".join([source.title, *sentences[max(0, i - 1) : i + 2]])
+def _window(source: SourceDoc, sentences: list[str], i: int, radius: int = 1) -> str:
+    """Sentence ``i`` with ``radius`` neighbours on each side, after its page's title."""
+    return " ".join([source.title, *sentences[max(0, i - radius) : i + radius + 1]])
 
 
 def _evidence(claim: Claim, sources: dict[int, SourceDoc]) -> str | None:
@@ -190,7 +192,7 @@ FUNCTION_WORDS = frozenset(
 
 
 def check_facts(
-    claim: Claim, sources: dict[int, SourceDoc], question: str = ""
+    claim: Claim, sources: dict[int, SourceDoc], question: str = "", *, radius: int = 1
 ) -> tuple[bool | None, str | None]:
     """No model: the sentence of the cited sources closest to the claim (with its neighbours and its
     page's title) must hold every number, number word and name the claim adds to the question, and
@@ -206,7 +208,8 @@ def check_facts(
     evidence = sentences[i]
     # the page's title names what the whole page is about: "at the University of Chicago" is stated
     # by a sentence about "the university" on the page titled University of Chicago
-    window = claim.window = _window(claim.page, sentences, i)
+    window = _window(claim.page, sentences, i)
+    claim.window = _window(claim.page, sentences, i, radius)  # for the question-coverage check
     if not facts:
         return None, evidence
     if _has_facts(facts, window) and not negates(evidence, claim.text):
@@ -215,7 +218,7 @@ def check_facts(
         # the page the model cited stays part of the evidence the question is looked for in: it is
         # where the claim's subject is ("Ichitaka Seto's creator"), the other page has the fact
         claim.recited, claim.page, elsewhere, evidence = other
-        claim.window = f"{window} {elsewhere}"
+        claim.window = f"{claim.window} {elsewhere}"
         return True, evidence
     return False, evidence
 
@@ -230,7 +233,7 @@ def _stated_elsewhere(
     the manga's page, where 1962 is not; the page on Katsura, also retrieved, says it. Only a page
     the cited one names counts (the manga's page names Katsura): the hop the answer made. Any page
     with the claim's few facts on it would not do: "four years [1]" for the CJEU's president is not
-    stated by a page on Warsaw's that says "four" and "years" about something else."""
+    stated by a page on Warsaw that says "four" and "years" about something else."""
     words = set(terms(claim.text))
     cited = [sources[n] for n in claim.cited if n in sources]
     best: tuple[int, tuple[int, SourceDoc, str, str]] | None = None
@@ -303,7 +306,9 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         async with asyncio.timeout(settings.timeout_s):
             for claim in checked:
                 if settings.mode == "facts":
-                    claim.verdict, claim.evidence = check_facts(claim, sources, state.request.query)
+                    claim.verdict, claim.evidence = check_facts(
+                        claim, sources, state.request.query, radius=settings.question_coverage_window
+                    )
                     continue
                 if settings.mode == "quote":
                     prompt = QUOTE_PROMPT.format(which=_which(claim.cited), claim=claim.text)
@@ -324,7 +329,8 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
             claim.evidence = _evidence(claim, sources)
     bar = settings.min_question_coverage
     restated = restates(text, state.query or state.request.query)
-    if restated or (bar and not about_the_question(state, checked, sources, bar)):
+    radius = settings.question_coverage_window
+    if restated or (bar and not about_the_question(state, checked, sources, bar, radius)):
         for claim in claims:
             claim.verdict = False
     state.timings.verify_ms = state.ms_since(t)
@@ -344,7 +350,7 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
 
 
 def about_the_question(
-    state: RunState, checked: list[Claim], sources: dict[int, SourceDoc], bar: float
+    state: RunState, checked: list[Claim], sources: dict[int, SourceDoc], bar: float, radius: int = 1
 ) -> bool:
     """Whether the evidence of the checked sentences not found unsupported, taken together, holds
     ``bar`` of the question's terms weighed by their rarity: an answer whose every fact is on the
@@ -356,7 +362,7 @@ def about_the_question(
     for claim in checked:
         if claim.window is None and (best := _closest(set(terms(claim.text)), claim, sources)):
             _, sentences, i, claim.page = best
-            claim.window = _window(claim.page, sentences, i)
+            claim.window = _window(claim.page, sentences, i, radius)
     kept = [c for c in checked if c.verdict is not False and c.window]
     wanted = terms(state.query or state.request.query)
     if not kept or not wanted:

@@ -475,3 +475,30 @@ def test_a_negation_denies_the_claim_only_where_it_bears_on_the_claims_words(sen
     from answer_engine.stages.verify import negates
 
     assert negates(sentence, claim) is denied
+
+
+@pytest.mark.parametrize(("window", "supported"), [(1, False), (2, True)])
+async def test_the_question_coverage_window_reaches_the_sentence_that_names_the_subject(
+    settings, window, supported
+):
+    """SQuAD's "When was 7 Lincoln Square completed?": "Both buildings were completed in June 1979"
+    holds the fact; the building is named two sentences before it."""
+    page = (
+        'The facility that was built in its place is nicknamed "7 Lincoln Square" (although it is at 149 '
+        "Columbus Avenue). Meanwhile, a former parking lot was transformed into a 15-story building. "
+        "Both buildings were completed in June 1979."
+    )
+    question = "When was 7 Lincoln Square completed?"
+    source = SourceDoc(
+        n=1,
+        url="https://w.example/ABC",
+        title="American Broadcasting Company",
+        passages=[Passage(page=0, text=page)],
+    )
+    state = RunState(request=AskRequest(query=question), sources=[source], query=question)
+    state.term_weights = {"lincoln": 4.0, "squar": 3.0, "complet": 1.0}
+    state.answer = state.raw_answer = "7 Lincoln Square was completed in June 1979 [1]."
+    settings.verify.mode, settings.verify.min_question_coverage = "facts", 0.3
+    settings.verify.question_coverage_window = window
+    cites = await verify(state, None, settings.verify)
+    assert (cites.answer_support == "supported") is supported
