@@ -22,6 +22,7 @@ import functools
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from answer_engine.backends.base import Backend, GenerationParams
@@ -104,19 +105,24 @@ def _which(cited: list[int]) -> str:
 
 
 def _closest(
-    words: set[str], claim: Claim, sources: dict[int, SourceDoc]
+    words: set[str],
+    claim: Claim,
+    sources: dict[int, SourceDoc],
+    among: list[int] | None = None,
+    accept: Callable[[SourceDoc, list[str], int], bool] | None = None,
 ) -> tuple[int, list[str], int, SourceDoc] | None:
-    """The sentence of the claim's cited sources (all sources when it cites none) sharing most terms
-    with ``words``: (terms shared, the sentences of its passage, its index, its source); None when
-    none shares any."""
+    """The sentence of the claim's cited sources (all sources when it cites none; ``among`` when
+    given) sharing most terms with ``words``, of those ``accept`` takes when given: (terms shared,
+    the sentences of its passage, its index, its source); None when none shares any."""
     best: tuple[int, list[str], int, SourceDoc] | None = None
-    for n in claim.cited or list(sources):
+    for n in among if among is not None else claim.cited or list(sources):
         for passage in sources[n].passages if n in sources else []:
             sentences = split_sentences(passage.text)
             for i, sentence in enumerate(sentences):
                 score = len(words & set(terms(sentence)))
                 if score and (best is None or score > best[0]):
-                    best = (score, sentences, i, sources[n])
+                    if accept is None or accept(sources[n], sentences, i):
+                        best = (score, sentences, i, sources[n])
     return best
 
 
@@ -234,22 +240,21 @@ def _stated_elsewhere(
     the cited one names counts (the manga's page names Katsura): the hop the answer made. Any page
     with the claim's few facts on it would not do: "four years [1]" for the CJEU's president is not
     stated by a page on Warsaw that says "four" and "years" about something else."""
-    words = set(terms(claim.text))
     cited = [sources[n] for n in claim.cited if n in sources]
-    best: tuple[int, tuple[int, SourceDoc, str, str]] | None = None
-    for n, source in sources.items():
-        if n in claim.cited or not any(_names(page, source) for page in cited):
-            continue
-        for passage in source.passages:
-            sentences = split_sentences(passage.text)
-            for i, sentence in enumerate(sentences):
-                score = len(words & set(terms(sentence)))
-                if not score or (best is not None and score <= best[0]):
-                    continue
-                window = _window(source, sentences, i)
-                if _has_facts(facts, window) and not negates(sentence, claim.text):
-                    best = (score, (n, source, window, sentence))
-    return best[1] if best else None
+    named = [
+        n
+        for n, source in sources.items()
+        if n not in claim.cited and any(_names(page, source) for page in cited)
+    ]
+
+    def states(source: SourceDoc, sentences: list[str], i: int) -> bool:
+        return _has_facts(facts, _window(source, sentences, i)) and not negates(sentences[i], claim.text)
+
+    best = _closest(set(terms(claim.text)), claim, sources, among=named, accept=states)
+    if best is None:
+        return None
+    _, sentences, i, source = best
+    return source.n, source, _window(source, sentences, i), sentences[i]
 
 
 def recite(text: str, claims: list[Claim]) -> str:
