@@ -299,6 +299,12 @@ class PlanSettings(BaseModel):
         40.0, gt=0, description="For all of a pro answer's extra steps (model calls, searches, reading)."
     )
     step_timeout_s: float = Field(20.0, gt=0, description="For one model call of the plan stage.")
+    compare: bool = Field(
+        True,
+        description="pro: a comparison's two things are also checked one at a time (a short model call "
+        "each over that thing's sources: yes/no, a value or a date) and the engine's verdict goes into "
+        "the answer prompt (stages/compare.py).",
+    )
 
 
 # Credentials also read from the environment under the names their own tools use; a value set in

@@ -34,8 +34,8 @@ from answer_engine.events import (
 from answer_engine.passages import SourceDoc
 from answer_engine.prompt import answer_prefix
 from answer_engine.request import AskRequest, RequestError, check
+from answer_engine.stages import compare, plan
 from answer_engine.stages import generate as generating
-from answer_engine.stages import plan
 from answer_engine.stages import route as routing
 from answer_engine.stages import search as searching
 from answer_engine.stages import verify as verifying
@@ -212,6 +212,21 @@ class Pipeline:
                 async for event in self._search_more(state, option, deadline):
                     yield event
             state.trace.setdefault("plan_stop", "compared")
+            if cfg.compare and (c := compare.kind_of(state.query)) is not None:
+                yield StatusEvent(
+                    stage="plan", message=f"Checking {c.things[0]} and {c.things[1]} one at a time"
+                )
+                left = max(deadline - time.monotonic(), 0.1)
+                await compare.check(
+                    c,
+                    state.sources,
+                    backend,
+                    use,
+                    timeout_s=min(cfg.step_timeout_s, left),
+                    urls=self.settings.generation.source_urls,
+                )
+                state.findings = compare.findings(c)
+                state.trace["compare"] = compare.trace(c)
             return
         while True:
             left = deadline - time.monotonic()

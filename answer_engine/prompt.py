@@ -65,11 +65,20 @@ def format_sources(sources: list[SourceDoc], *, urls: bool = True, best_last: bo
 
 
 def _user(
-    question: str, sources: list[SourceDoc], *, urls: bool, question_first: bool, best_last: bool
+    question: str,
+    sources: list[SourceDoc],
+    *,
+    urls: bool,
+    question_first: bool,
+    best_last: bool,
+    findings: str | None = None,
 ) -> ChatMessage:
     template = USER_TEMPLATE_QUESTION_FIRST if question_first else USER_TEMPLATE
     text = format_sources(sources, urls=urls, best_last=best_last)
-    return ChatMessage(role="user", content=template.format(sources=text, question=question.strip()))
+    content = template.format(sources=text, question=question.strip())
+    if findings:  # the engine's own reading of the sources (a comparison checked thing by thing)
+        content += f"\n\n{findings.strip()}"  # after the question (before it: the answers came out terse)
+    return ChatMessage(role="user", content=content)
 
 
 def _system(base: str, instructions: str | None) -> ChatMessage:
@@ -90,11 +99,15 @@ def build_messages(
     urls: bool = True,
     question_first: bool = False,
     best_last: bool = False,
+    findings: str | None = None,
 ) -> list[ChatMessage]:
     """System prompt, the earlier turns of the thread, then the sources (with their URLs unless
-    ``urls`` is False) and the question (before them too with ``question_first``)."""
+    ``urls`` is False) and the question (before them too with ``question_first``), then ``findings``
+    (what the engine checked in the sources, stages/compare.py) when there are any."""
     turns = [m for m in history if m.role in ("user", "assistant")]
-    user = _user(question, sources, urls=urls, question_first=question_first, best_last=best_last)
+    user = _user(
+        question, sources, urls=urls, question_first=question_first, best_last=best_last, findings=findings
+    )
     return [_system(SYSTEM_PROMPT, instructions), *turns, user]
 
 

@@ -20,6 +20,10 @@ from answer_engine.models import is_installed, model_file
 TEST_MODEL = "smollm2-135m-instruct-q4_1"
 
 
+# how the compare stage's one-thing questions end (answer_engine/stages/compare.py)
+COMPARE_ENDINGS = ("Reply with Yes or No only.", "Reply with the date only.", "in a few words.")
+
+
 class FakeBackend(Backend):
     """Streams a scripted answer piece by piece; can fail mid-stream or hang; records what it saw."""
 
@@ -36,6 +40,7 @@ class FakeBackend(Backend):
         verdicts: list[str] | None = None,
         plans: list[str] | None = None,
         plan_delay: float = 0.0,
+        compares: list[str] | None = None,
     ) -> None:
         self.pieces = pieces if pieces is not None else ["Hello", " world."]
         self.related = related  # lines to answer the related-questions prompt with
@@ -48,6 +53,9 @@ class FakeBackend(Backend):
         self.plans = list(plans) if plans is not None else []
         self.plan_prompts: list[list[ChatMessage]] = []
         self.plan_delay = plan_delay
+        # replies to the compare stage's one-thing questions; when out: nothing (the check decides nothing)
+        self.compares = list(compares) if compares is not None else []
+        self.compare_prompts: list[str] = []
         self.fail_after = fail_after
         self.delay = delay
         self.hang = hang
@@ -67,6 +75,11 @@ class FakeBackend(Backend):
         ):
             self.checks.append(messages[-1].content)  # the verify stage's question
             yield self.verdicts.pop(0) if self.verdicts else "yes"
+            return
+        if messages[-1].content.endswith(COMPARE_ENDINGS):
+            self.compare_prompts.append(messages[-1].content)
+            if self.compares:
+                yield self.compares.pop(0)
             return
         if messages[0].content.startswith(("You rewrite the last question", "You plan web searches")):
             self.plan_prompts.append(messages)

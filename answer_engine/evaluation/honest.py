@@ -9,8 +9,11 @@ same overlap can only agree with it. This judge uses the datasets' own gold data
 - HotpotQA: a cited source is right when it is one of the question's supporting-fact pages.
 
 Each answer is one of: correct (it contains a reference answer), abstained (it says the sources do
-not answer), or wrong. The hallucination rate is the share wrong and not abstained; the CRAG score
-(Meta's CRAG benchmark) averages +1 correct, 0 abstained, -1 wrong. An unanswerable question
+not answer), or wrong. Two kinds of question are judged by what the answer *says*, not by the words
+it contains: a yes/no question by the answer's leading "yes" or "no" ("Yes, ... no ..." is not a
+no), and a choice ("Who is older, A or B?") by the option the answer names first ("A is older than
+B" names both, and picks A). The hallucination rate is the share wrong and not abstained; the CRAG
+score (Meta's CRAG benchmark) averages +1 correct, 0 abstained, -1 wrong. An unanswerable question
 (``"answerable": false``) is correct only when the engine abstains.
 """
 
@@ -26,7 +29,10 @@ from answer_engine.evaluation.metrics import contains, normalize_answer
 SHARED_RUN_WORDS = 8
 # How an answer says it cannot answer: the engine's own wording and the common ways a model puts it.
 ABSTAIN_RE = re.compile(
-    r"could ?n[o']t find|cannot find|can't find|do(?:es)? not (?:answer|contain|say|mention|provide|state)"
+    r"could ?n[o']t find|cannot find|can't find"
+    # "the sources do not say", not "Zurracapote does not contain gin" (an answer, to a yes/no question)
+    r"|(?:sources?|passages?|texts?|context|documents?|pages?|information|they)\s+do(?:es)?\s+not\s+"
+    r"(?:answer|contain|say|mention|provide|state)"
     r"|no information|not (?:mentioned|stated|provided|covered) in the (?:sources|provided)"
     r"|sources? (?:found )?(?:do|does) not|not enough information|unable to (?:find|answer)",
     re.IGNORECASE,
@@ -59,12 +65,51 @@ def abstained(answer: str) -> bool:
     return bool(ABSTAIN_RE.search(answer))
 
 
-def outcome(answer: str, answers: list[str], *, answerable: bool = True) -> str:
-    """'correct', 'abstained' or 'wrong'."""
+_YES_NO = ("yes", "no")
+# "Which writer was from England, Henry Roth or Robert Erskine Childers?": the two options.
+_CHOICE_OPTIONS = re.compile(r",\s*([^,?]+?)\s+or\s+([^,?]+?)\s*\?\s*$")
+
+
+def _first_option(answer: str, options: list[str]) -> str | None:
+    """The option the answer names first (by its full name), or None when it names neither."""
+    hay = f" {normalize_answer(answer)} "
+    at = {o: hay.find(f" {normalize_answer(o)} ") for o in options}
+    named = [o for o in options if normalize_answer(o) and at[o] >= 0]
+    return min(named, key=lambda o: at[o]) if named else None
+
+
+def _reference_option(answers: list[str], options: list[str]) -> str | None:
+    """The option a reference answer names: the one sharing the most words with a reference ("Robert
+    Erskine Childers DSC" -> "Robert Erskine Childers", "Levni Yilmaz" -> "Lev Yilmaz"); None on a tie."""
+
+    def shared(o: str) -> int:
+        words = set(normalize_answer(o).split())
+        return max((len(words & set(normalize_answer(r).split())) for r in answers), default=0)
+
+    scores = sorted(((shared(o), o) for o in options), reverse=True)
+    if not scores or scores[0][0] == 0 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+        return None
+    return scores[0][1]
+
+
+def outcome(answer: str, answers: list[str], *, answerable: bool = True, question: str | None = None) -> str:
+    """'correct', 'abstained' or 'wrong'. A yes/no reference is judged by the answer's leading yes/no;
+    with the ``question``, a choice by the option the answer names first (the module's docstring)."""
     if abstained(answer) or not answer.strip():
         return "abstained"  # even if it names the answer ("... They cover: Oxygen."): it did not give it
     if not answerable:
         return "wrong"
+    refs = {normalize_answer(r) for r in answers}
+    if refs and refs <= set(_YES_NO):
+        lead = normalize_answer(answer).split()[:1]
+        if lead and lead[0] in _YES_NO:
+            return "correct" if lead[0] in refs else "wrong"
+    if question and (m := _CHOICE_OPTIONS.search(question)):
+        options = [o.strip().strip("\"'") for o in m.groups()]
+        if (picked := _reference_option(answers, options)) is not None:
+            first = _first_option(answer, options)
+            if first is not None:
+                return "correct" if first == picked else "wrong"
     return "correct" if contains(answer, answers) else "wrong"
 
 

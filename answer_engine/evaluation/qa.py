@@ -210,6 +210,7 @@ async def evaluate(
                 "queries": done.queries if done else [],
                 "plan_stop": trace.get("plan_stop"),
                 "plan_more": trace.get("plan_more", 0),
+                "compare": trace.get("compare"),
                 "route": done.route if done else None,
                 "route_reason": done.route_reason if done else None,
             }
@@ -240,12 +241,17 @@ async def evaluate(
                     cited_sentences=cited_sentences,
                     abstained=honest.abstained(plain),
                     answerable=answerable,
-                    outcome=honest.outcome(plain, q["answers"], answerable=answerable),
+                    outcome=honest.outcome(
+                        plain, q["answers"], answerable=answerable, question=q["question"]
+                    ),
                     answer_support=support,
                     # what the model wrote before verification (the stream): the same run, judged unverified
                     streamed="".join(streamed),
                     outcome_unverified=honest.outcome(
-                        MARKER_RE.sub("", "".join(streamed)), q["answers"], answerable=answerable
+                        MARKER_RE.sub("", "".join(streamed)),
+                        q["answers"],
+                        answerable=answerable,
+                        question=q["question"],
                     ),
                     honest_citations=len(right),
                     honest_citations_right=sum(right),

@@ -20,6 +20,7 @@ from answer_engine.prompt import (
     build_related_messages,
     build_structured_messages,
 )
+from answer_engine.stages import compare
 from answer_engine.stages.cite import Citer
 from answer_engine.stages.state import RunState, StageError
 from answer_engine.structured import output_problem
@@ -36,11 +37,12 @@ RELATED_MAX_TOKENS = 96
 def params_for(state: RunState, settings: Settings) -> GenerationParams:
     options, gen = state.request.options, settings.generation
     structured = options.output_format
+    echoes = compare.ECHOES if state.findings else []
     return GenerationParams(
         max_tokens=options.max_tokens or gen.max_tokens,
         temperature=gen.temperature if options.temperature is None else options.temperature,
         top_p=options.top_p or gen.top_p,
-        stop=[*STOP_STRINGS, *options.stop] if structured is None else list(options.stop),
+        stop=[*STOP_STRINGS, *echoes, *options.stop] if structured is None else list(options.stop),
         json_schema=structured.schema_for_model if structured is not None else None,
         min_chars=MIN_ANSWER_CHARS if structured is None else 0,
     )
@@ -77,6 +79,7 @@ async def generate(
             urls=settings.generation.source_urls,
             question_first=settings.generation.question_first,
             best_last=settings.generation.best_source_last,
+            findings=state.findings,
         )
     else:
         state.messages = build_no_search_messages(

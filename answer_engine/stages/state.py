@@ -46,6 +46,7 @@ class RunState:
     settled: bool = False  # the engine answered itself, without the model (nothing found, off topic)
     route: Literal["local", "strong"] | None = None  # which model of a router wrote the answer
     route_reason: str | None = None  # why the strong one was asked, or why it did not answer
+    findings: str | None = None  # what the engine checked in the sources, for the answer prompt (compare)
     answer: str = ""  # the answer as the cite stage let it through
     raw_answer: str = ""  # the answer as the model wrote it
 

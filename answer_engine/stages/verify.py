@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from answer_engine.backends.base import Backend, GenerationParams
 from answer_engine.citations import MARKER_RE, parse_marker
@@ -72,6 +72,7 @@ class Claim:
     window: str | None = None  # the evidence with its neighbours and its page's title
     page: SourceDoc | None = None  # the source the window is from
     recited: int | None = None  # another retrieved source that states it, cited instead
+    also: list[int] = field(default_factory=list)  # more sources it is cited to (a claim across pages)
 
 
 def not_covered(sources: list[SourceDoc]) -> str:
@@ -79,11 +80,17 @@ def not_covered(sources: list[SourceDoc]) -> str:
     return NOT_COVERED_ANSWER.format(topics=topics)
 
 
+# A leading "Yes."/"No." is the answer to a yes/no question, not part of the sentence after it (the
+# sentence splitter keeps "No. 5" together, and so "No. Cypress and Ajuga are not genera [1].").
+_LEADING_YES_NO_RE = re.compile(r"^\s*(?:yes|no)\s*[.,!]\s+(?!\d)", re.IGNORECASE)
+
+
 def claims_of(text: str) -> list[Claim]:
     """The sentences of the answer that state something, with their spans and cited sources."""
     out: list[Claim] = []
-    cursor = 0
-    for sentence in split_sentences(text):
+    lead = _LEADING_YES_NO_RE.match(text)
+    cursor = lead.end() if lead else 0
+    for sentence in split_sentences(text[cursor:]):
         start = text.find(sentence, cursor)
         if start < 0:
             continue
@@ -226,7 +233,44 @@ def check_facts(
         claim.recited, claim.page, elsewhere, evidence = other
         claim.window = f"{claim.window} {elsewhere}"
         return True, evidence
+    if across := _stated_across(claim, facts, sources):
+        pages, windows, said = across
+        claim.recited, claim.also = pages[0], pages[1:]
+        claim.window = " ".join(windows)
+        return True, " … ".join(said)
     return False, evidence
+
+
+ACROSS_PAGES = 3  # the most pages one claim is found stated across
+
+
+def _stated_across(
+    claim: Claim, facts: set[str], sources: dict[int, SourceDoc]
+) -> tuple[list[int], list[str], list[str]] | None:
+    """A claim about two things, each stated on its own page: "Virginia Woolf was born earlier, on
+    January 25, 1882, compared to Emma Bull's birth on December 13, 1954" has one date on each
+    person's page, and no sentence anywhere holds both. Only pages the claim names by their title
+    count; on each, the sentence closest to the claim (with its neighbours and the title) must hold
+    some of its facts and not negate it, and together they must hold all of them: (the pages'
+    numbers, their windows, their sentences), or None."""
+    said = set(terms(claim.text))
+    named = [n for n, s in sources.items() if (title := _title_terms(s)) and title <= said]
+    if len(named) < 2:
+        return None
+    found: list[tuple[int, str, str]] = []
+    for n in named:
+
+        def holds_some(source: SourceDoc, sentences: list[str], i: int) -> bool:
+            window = _window(source, sentences, i)
+            return any(_has_facts({f}, window) for f in facts) and not negates(sentences[i], claim.text)
+
+        if best := _closest(said, claim, sources, among=[n], accept=holds_some):
+            _, sentences, i, source = best
+            found.append((n, _window(source, sentences, i), sentences[i]))
+    found = found[:ACROSS_PAGES]
+    if len(found) < 2 or not _has_facts(facts, " ".join(w for _, w, _ in found)):
+        return None
+    return [n for n, _, _ in found], [w for _, w, _ in found], [s for _, _, s in found]
 
 
 def _stated_elsewhere(
@@ -267,14 +311,19 @@ def recite(text: str, claims: list[Claim]) -> str:
         if claim.recited is None:
             continue
         sentence = text[claim.start : claim.end]
-        marker = f"[{claim.recited}]"
+        pages = [claim.recited, *claim.also]
+        marker = "".join(f"[{n}]" for n in pages)
         edited = MARKER_RE.sub(marker, sentence)
         while marker + marker in edited:
             edited = edited.replace(marker + marker, marker)
+        if not MARKER_RE.search(sentence):  # an uncited claim found stated: its markers at its end
+            body = edited.rstrip()
+            stop = len(body) - 1 if body[-1:] in ".!?" else len(body)
+            edited = body[:stop] + marker + body[stop:] + edited[len(body) :]
         text = text[: claim.start] + edited + text[claim.end :]
         shift += len(edited) - len(sentence)
         claim.end = claim.start + len(edited)
-        claim.cited = [claim.recited]
+        claim.cited = pages
     return text
 
 

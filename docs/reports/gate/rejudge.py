@@ -43,7 +43,7 @@ def record(q: dict, text: str, sources: dict, gold: dict) -> dict:
         for n in dict.fromkeys(cited)
     ]
     return {
-        "outcome": honest.outcome(plain, q["answers"], answerable=answerable),
+        "outcome": honest.outcome(plain, q["answers"], answerable=answerable, question=q["question"]),
         "answerable": answerable,
         "honest_citations": len(right),
         "honest_citations_right": sum(right),

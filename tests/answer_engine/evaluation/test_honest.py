@@ -45,6 +45,36 @@ def test_outcomes_and_abstention():
     assert honest.outcome("The sources do not say where.", [], answerable=False) == "abstained"
 
 
+def test_yes_no_is_judged_by_the_leading_word_not_any_no_in_the_answer():
+    # judged by containing the word "no", this "Yes" answer was counted right
+    assert honest.outcome("Yes, there is no gin in either drink.", ["no"]) == "wrong"
+    assert honest.outcome("No, Zurracapote does not contain gin[2].", ["no"]) == "correct"
+    assert honest.outcome("Yes, both are genera[1].", ["yes"]) == "correct"
+    assert honest.outcome("Both bands are from the United States, yes.", ["yes"]) == "correct"  # no lead
+
+
+def test_a_choice_is_judged_by_the_option_named_first():
+    q = "Who is older, Annie Morton or Terry Richardson?"
+    # HotpotQA pro6 counted this right: the reference's name is in the answer, as the one not chosen
+    assert honest.outcome(
+        "Annie Morton is older than Terry Richardson[1].", ["Terry Richardson"], question=q
+    ) == ("wrong")
+    assert honest.outcome(
+        "Terry Richardson is older than Annie Morton.", ["Terry Richardson"], question=q
+    ) == ("correct")
+    # the option, as the question offers it, stands for a reference that says more (or a variant of it)
+    q2 = "Which writer was from England, Henry Roth or Robert Erskine Childers?"
+    ref = ["Robert Erskine Childers DSC"]
+    assert honest.outcome("Robert Erskine Childers was from England[1].", ref, question=q2) == "correct"
+    assert honest.outcome("Henry Roth was from England[2].", ref, question=q2) == "wrong"
+    q3 = "Which filmmaker was known for animation, Lev Yilmaz or Pamela B. Green?"
+    assert (
+        honest.outcome("Lev Yilmaz was known for animation[1].", ["Levni Yilmaz"], question=q3) == "correct"
+    )
+    # an answer naming neither option falls back to containing the reference
+    assert honest.outcome("The English one was Childers.", ref, question=q2) == "wrong"
+
+
 def test_citations_are_judged_by_gold_paragraph_or_supporting_pages():
     gold = {
         (

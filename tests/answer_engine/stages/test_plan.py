@@ -309,7 +309,9 @@ async def test_pro_searches_each_compared_thing_without_asking_the_model(setting
     events, trace = await run(build_pipeline(settings, backend=backend), question)  # auto
     done = events[-1]
     assert done.search_type == "pro" and done.queries == [question, "Nikola Tesla", "Martin Luther"]
-    assert backend.plan_prompts == [] and done.timings.plan_calls == 0 and trace["plan_stop"] == "compared"
+    assert backend.plan_prompts == [] and trace["plan_stop"] == "compared"
+    # the two things then checked one at a time (compare): two short calls, counted as the plan's
+    assert done.timings.plan_calls == 2 and len(backend.compare_prompts) == 2
     urls = {s.url for s in of_type(events, "sources")[0].sources}
     wiki = "https://en.wikipedia.org/wiki/"
     assert {f"{wiki}Nikola_Tesla", f"{wiki}Martin_Luther"} <= urls

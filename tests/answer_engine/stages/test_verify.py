@@ -502,3 +502,51 @@ async def test_the_question_coverage_window_reaches_the_sentence_that_names_the_
     settings.verify.question_coverage_window = window
     cites = await verify(state, None, settings.verify)
     assert (cites.answer_support == "supported") is supported
+
+
+def _two_people() -> list[SourceDoc]:
+    woolf = "Adeline Virginia Woolf (25 January 1882 – 28 March 1941) was an English writer."
+    bull = "Emma Bull (born December 13, 1954) is an American science fiction and fantasy author."
+    return [
+        SourceDoc(
+            n=1, url="https://w.example/Bull", title="Emma Bull", passages=[Passage(page=0, text=bull)]
+        ),
+        SourceDoc(
+            n=2, url="https://w.example/Woolf", title="Virginia Woolf", passages=[Passage(page=1, text=woolf)]
+        ),
+    ]
+
+
+async def test_a_comparison_stated_across_the_two_pages_it_names_is_supported_and_cites_both(settings):
+    """HotpotQA's "Who was born earlier, Emma Bull or Virginia Woolf?": the model wrote both dates
+    right, in one sentence, citing nothing; no sentence holds both dates, so the answer was withheld.
+    Each date is on the page of the person the sentence names: the sentence is stated, by both."""
+    question = "Who was born earlier, Emma Bull or Virginia Woolf?"
+    state = RunState(request=AskRequest(query=question), sources=_two_people(), query=question)
+    state.answer = state.raw_answer = (
+        "Virginia Woolf was born earlier, on January 25, 1882, "
+        "compared to Emma Bull's birth on December 13, 1954."
+    )
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "supported"
+    assert cites.answer.endswith("December 13, 1954[1][2].")
+    assert {c.n for c in cites.citations} == {1, 2}
+    assert "1882" in cites.sentences[0].text and cites.sentences[0].citations == [1, 2]
+    # a date neither page says is not stated across them either
+    state.answer = state.raw_answer = (
+        "Virginia Woolf was born earlier, on January 25, 1872, "
+        "compared to Emma Bull's birth on December 13, 1954."
+    )
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "not_supported"
+
+
+def test_a_leading_no_is_the_answer_not_part_of_the_next_sentence():
+    # the splitter keeps "No. 5" together, so the verdict went with the sentence after it, and was
+    # dropped with it when that sentence failed its check
+    (claim,) = claims_of("No. Cypress and Ajuga are not genera [1].")
+    assert claim.text == "Cypress and Ajuga are not genera." and claim.start == 4
+    assert [c.text for c in claims_of("No. 5 is the number of the shirt [1].")] == [
+        "No. 5 is the number of the shirt."
+    ]
