@@ -15,6 +15,7 @@ word or a date back.
   one is.
 - ``order`` ("Who is older, A or B?", "Which was founded first, A or B?"): the date for each; the
   earlier or the later, when both dates are read.
+- ``share`` ("What occupation do A and B share?"): the value for each; the words they have in common.
 
 The outcome is not the answer: it goes into the answer prompt as what the sources said, thing by
 thing, and the model writes the answer (with its citations, verified as any other).
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from answer_engine.backends.base import Backend
+from answer_engine.citations import MARKER_RE
 from answer_engine.passages import SourceDoc
 from answer_engine.prompt import build_messages
 from answer_engine.stages import plan
@@ -41,7 +43,7 @@ HEADER = "Checked in the sources one at a time:"
 WRITE_UP = "Start your answer with it."
 ECHOES = [WRITE_UP.rstrip("."), HEADER.rstrip(":")]
 
-Kind = Literal["both", "same", "which", "order"]
+Kind = Literal["both", "same", "which", "order", "share"]
 
 _AUX = r"(?:Are|Is|Was|Were|Do|Does|Did|Have|Has|Can|Could)"
 _YES_NO_Q = re.compile(rf"^\s*{_AUX}\b", re.IGNORECASE)
@@ -60,6 +62,9 @@ _DATED = re.compile(
 _PREDICATE = re.compile(
     r"^\s*(?:Which|Who|What)\s+(?:[\w'-]+\s+){0,3}?(is|was|are|were|has|had|did|does|do)\s+([^,?]+?)\s*,",
     re.IGNORECASE,
+)
+_SHARED = re.compile(
+    r"^\s*What\s+([\w'-]+(?:\s+[\w'-]+)?)\s+(?:do|does|did)\s+.+?\s+(?:share|have in common)\b", re.IGNORECASE
 )
 _SAME_NOUN = re.compile(r"\bsame\s+([\w'-]+(?:\s+[\w'-]+)?)", re.IGNORECASE)
 _MONTHS = {
@@ -100,8 +105,10 @@ def kind_of(question: str) -> Comparison | None:
     if _YES_NO_Q.search(question):
         kind: Kind = "same" if re.search(r"\bsame\b", question, re.IGNORECASE) else "both"
         return Comparison(kind, question, things)
+    if _SHARED.search(question):
+        return Comparison("share", question, things)
     if not re.search(r"\bor\b", question):
-        return None  # "What occupation do A and B share?": not a choice between them
+        return None
     if _EARLIER.search(question) or _LATER.search(question):
         return Comparison("order", question, things, later=not _EARLIER.search(question))
     if _AMOUNT.search(question) or not _PREDICATE.search(question):
@@ -118,6 +125,10 @@ def sub_question(c: Comparison, thing: str) -> str:
         m = _SAME_NOUN.search(q)
         what = m.group(1) if m else "one"
         return f'{q}\nFirst, for "{thing}" alone: which {what}? Reply with the name only, in a few words.'
+    if c.kind == "share":
+        m = _SHARED.search(q)
+        assert m is not None
+        return f"What is the {m.group(1).lower()} of {thing}? Reply with the answer only, in a few words."
     if c.kind == "order":
         m = _DATED.search(q)
         verb = m.group(1).lower() if m else ("born" if re.search(r"\b(?:older|younger)\b", q, re.I) else None)
@@ -175,6 +186,12 @@ def decide(c: Comparison) -> str | None:
         if not a or not b:
             return None
         return "Yes" if a <= b or b <= a else "No"
+    if c.kind == "share":  # the first reply's words that the second has too, as the first wrote them
+        theirs = set(terms(MARKER_RE.sub(" ", replies[1] or "")))
+        common = [
+            w for w in re.findall(r"[\w'-]+", MARKER_RE.sub(" ", replies[0] or "")) if set(terms(w)) & theirs
+        ]
+        return " ".join(common) or None
     keys = [date_key(r) for r in replies]
     if None in keys or keys[0] == keys[1]:
         return None
@@ -202,7 +219,7 @@ async def check(
         c.checks.append(ch)
         if not own:
             continue
-        tokens = VALUE_TOKENS if c.kind in ("same", "order") else YES_NO_TOKENS
+        tokens = VALUE_TOKENS if c.kind in ("same", "order", "share") else YES_NO_TOKENS
         messages = build_messages(ch.question, own, [], urls=urls)
         ch.reply = await plan.ask_model(backend, messages, max_tokens=tokens, timeout_s=timeout_s, use=use)
     c.decided = decide(c)

@@ -31,6 +31,7 @@ from answer_engine.config import VerifySettings
 from answer_engine.events import AnswerSupport, Citation, CitationsEvent, SentenceSupport
 from answer_engine.passages import Passage, SourceDoc, coverage
 from answer_engine.request import ChatMessage
+from answer_engine.stages import plan
 from answer_engine.stages.state import RunState
 from answer_engine.text import split_sentences, terms
 
@@ -233,7 +234,7 @@ def check_facts(
         claim.recited, claim.page, elsewhere, evidence = other
         claim.window = f"{claim.window} {elsewhere}"
         return True, evidence
-    if across := _stated_across(claim, facts, sources):
+    if plan.compared(question) and (across := _stated_across(claim, facts, sources)):
         pages, windows, said = across
         claim.recited, claim.also = pages[0], pages[1:]
         claim.window = " ".join(windows)
@@ -249,10 +250,12 @@ def _stated_across(
 ) -> tuple[list[int], list[str], list[str]] | None:
     """A claim about two things, each stated on its own page: "Virginia Woolf was born earlier, on
     January 25, 1882, compared to Emma Bull's birth on December 13, 1954" has one date on each
-    person's page, and no sentence anywhere holds both. Only pages the claim names by their title
-    count; on each, the sentence closest to the claim (with its neighbours and the title) must hold
-    some of its facts and not negate it, and together they must hold all of them: (the pages'
-    numbers, their windows, their sentences), or None."""
+    person's page, and no sentence anywhere holds both. Only for a comparison's claims (the question
+    compares two things, ``plan.compared``): "David Weissman co-wrote Evolution with David Urban"
+    has "Evolution" on Weissman's page and "Urban" in the other's title, and is not stated by them.
+    Only pages the claim names by their title count; on each, the sentence closest to the claim
+    (with its neighbours and the title) must hold some of its facts and not negate it, and together
+    they must hold all of them: (the pages' numbers, their windows, their sentences), or None."""
     said = set(terms(claim.text))
     named = [n for n, s in sources.items() if (title := _title_terms(s)) and title <= said]
     if len(named) < 2:

@@ -24,6 +24,7 @@ KINDS = [
         "which",
         ["Henry Roth", "Robert Erskine Childers"],
     ),
+    ("What occupation do Chris Menges and Aram Avakian share?", "share", ["Chris Menges", "Aram Avakian"]),
 ]
 
 
@@ -34,12 +35,11 @@ def test_kinds_of_comparison(question, kind, things):
 
 
 def test_what_is_not_checked_one_at_a_time():
-    # amounts, a shared value and a question with one thing are left to the model
+    # amounts and a question with one thing are left to the model
     assert (
         compare.kind_of("Which act has a higher instrument to person ratio, Badly Drawn Boy or Wolf Alice?")
         is None
     )
-    assert compare.kind_of("What occupation do Chris Menges and Aram Avakian share?") is None
     assert compare.kind_of("Who was Nikola Tesla?") is None
 
 
@@ -51,6 +51,10 @@ def test_sub_questions():
     which = compare.kind_of("Which writer was from England, Henry Roth or Robert Erskine Childers?")
     assert (
         compare.sub_question(which, "Henry Roth") == "Was Henry Roth from England? Reply with Yes or No only."
+    )
+    share = compare.kind_of("What occupation do Chris Menges and Aram Avakian share?")
+    assert compare.sub_question(share, "Aram Avakian") == (
+        "What is the occupation of Aram Avakian? Reply with the answer only, in a few words."
     )
     same = compare.kind_of("Are the Laleli Mosque and Esma Sultan Mansion located in the same neighborhood?")
     assert 'for "Laleli Mosque" alone: which neighborhood?' in compare.sub_question(same, "Laleli Mosque")
@@ -95,6 +99,11 @@ def test_decisions():
     which = "Which writer was from England, Henry Roth or Robert Erskine Childers?"
     assert _decided(which, "No. Henry", "Yes") == "Robert Erskine Childers"
     assert _decided(which, "Yes", "Yes") is None  # both: the rule cannot choose
+    share = "What occupation do Chris Menges and Aram Avakian share?"
+    assert (
+        _decided(share, "cinematographer and film director [1]", "film editor, director") == "film director"
+    )
+    assert _decided(share, "cinematographer", "film editor") is None
 
 
 def test_each_thing_gets_the_sources_named_for_it():

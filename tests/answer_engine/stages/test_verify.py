@@ -550,3 +550,27 @@ def test_a_leading_no_is_the_answer_not_part_of_the_next_sentence():
     assert [c.text for c in claims_of("No. 5 is the number of the shirt [1].")] == [
         "No. 5 is the number of the shirt."
     ]
+
+
+async def test_only_a_comparison_is_stated_across_two_pages(settings):
+    """HotpotQA: "David Weissman co-wrote "Evolution" with David Urban [2]" passed as stated across
+    Weissman's page ("Evolution") and David Urban's (his name): a made-up collaboration. A question
+    that compares nothing gets no claim across pages."""
+    weissman = (
+        "David Weissman is an American screenwriter whose credits include Evolution and The Family Man."
+    )
+    urban = "David Urban is an American actor."
+    sources = [
+        SourceDoc(
+            n=1, url="https://w.example/W", title="David Weissman", passages=[Passage(page=0, text=weissman)]
+        ),
+        SourceDoc(
+            n=2, url="https://w.example/U", title="David Urban", passages=[Passage(page=1, text=urban)]
+        ),
+    ]
+    question = 'What screenwriter with credits for "Evolution" co-wrote a film starring Nicolas Cage?'
+    state = RunState(request=AskRequest(query=question), sources=sources, query=question)
+    state.answer = state.raw_answer = 'David Weissman co-wrote "Evolution" with David Urban [2].'
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "not_supported"
