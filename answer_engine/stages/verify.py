@@ -215,6 +215,8 @@ def check_facts(
     adds no such fact cannot be judged this way (None)."""
     asked = set(_NUMBER_RE.findall(question)) | {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
     facts = key_facts(claim.text) - asked - set(terms(question))
+    if not facts and plan.compared(question) and (said := _of_named_pages(claim, sources, question)):
+        return None, said
     best = _closest(set(terms(claim.text)), claim, sources)
     if best is None:
         return False, None
@@ -245,6 +247,40 @@ def check_facts(
 ACROSS_PAGES = 3  # the most pages one claim is found stated across
 
 
+def _named_pages(claim: Claim | str, sources: dict[int, SourceDoc]) -> list[int]:
+    """The sources whose title the claim (or a text) names, the most specific of those that share
+    words ("Esma Sultan Mansion", not also "Esma Sultan (daughter of Ahmed III)"), at most
+    ``ACROSS_PAGES``."""
+    said = set(terms(claim if isinstance(claim, str) else claim.text))
+    titles = {n: t for n, s in sources.items() if (t := _title_terms(s)) and t <= said}
+    return [n for n, t in titles.items() if not any(t < other for other in titles.values())][:ACROSS_PAGES]
+
+
+def _of_named_pages(claim: Claim, sources: dict[int, SourceDoc], question: str) -> str | None:
+    """A comparison's sentence with nothing to check ("Cypress and Ajuga are genera [1]", "Robert
+    Erskine Childers was from England [1]", every name in it the question's) is about the things it
+    names: it is cited to their pages (the model cited Henry Roth's page for Childers); the closest
+    sentences of the pages it or the question names are its evidence for the question-coverage check
+    (one page covers half of a question about two things). Its evidence: the sentence of the first
+    page it names; None (and nothing changed) when it names none."""
+    named = _named_pages(claim, sources)
+    if not named:
+        return None
+    said = set(terms(claim.text))
+    windows, evidence = [], []
+    for n in dict.fromkeys([*named, *_named_pages(question, sources)]):
+        if best := _closest(said, claim, sources, among=[n]):
+            _, sentences, i, source = best
+            windows.append(_window(source, sentences, i))
+            evidence.append(sentences[i])
+    if not windows:
+        return None
+    claim.window, claim.page = " ".join(windows), sources[named[0]]
+    if set(named) != set(claim.cited):
+        claim.recited, claim.also = named[0], named[1:]
+    return evidence[0]
+
+
 def _stated_across(
     claim: Claim, facts: set[str], sources: dict[int, SourceDoc]
 ) -> tuple[list[int], list[str], list[str]] | None:
@@ -257,7 +293,7 @@ def _stated_across(
     (with its neighbours and the title) must hold some of its facts and not negate it, and together
     they must hold all of them: (the pages' numbers, their windows, their sentences), or None."""
     said = set(terms(claim.text))
-    named = [n for n, s in sources.items() if (title := _title_terms(s)) and title <= said]
+    named = _named_pages(claim, sources)
     if len(named) < 2:
         return None
     found: list[tuple[int, str, str]] = []
@@ -270,7 +306,6 @@ def _stated_across(
         if best := _closest(said, claim, sources, among=[n], accept=holds_some):
             _, sentences, i, source = best
             found.append((n, _window(source, sentences, i), sentences[i]))
-    found = found[:ACROSS_PAGES]
     if len(found) < 2 or not _has_facts(facts, " ".join(w for _, w, _ in found)):
         return None
     return [n for n, _, _ in found], [w for _, w, _ in found], [s for _, _, s in found]

@@ -574,3 +574,34 @@ async def test_only_a_comparison_is_stated_across_two_pages(settings):
     settings.verify.mode = "facts"
     cites = await verify(state, None, settings.verify)
     assert cites.answer_support == "not_supported"
+
+
+async def test_a_comparison_sentence_with_nothing_to_check_is_cited_to_the_pages_it_names(settings):
+    """HotpotQA pro8: "Robert Erskine Childers was from England [1]" cited Henry Roth's page (every
+    name in it is the question's, so the facts check had nothing to hold it to); and "Chris Menges
+    and Aram Avakian share the occupation of film director [1][2]" abstained, one page's sentence
+    covering half of a question about two people."""
+    roth = "Henry Roth was an American novelist and short story writer."
+    childers = "Robert Erskine Childers was an English-born Irish writer, born in London."
+    sources = [
+        SourceDoc(n=1, url="https://w.example/R", title="Henry Roth", passages=[Passage(page=0, text=roth)]),
+        SourceDoc(
+            n=2,
+            url="https://w.example/C",
+            title="Robert Erskine Childers",
+            passages=[Passage(page=1, text=childers)],
+        ),
+    ]
+    question = "Which writer was from England, Henry Roth or Robert Erskine Childers?"
+    state = RunState(request=AskRequest(query=question), sources=sources, query=question)
+    state.answer = state.raw_answer = "Robert Erskine Childers was from England [1]."
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer == "Robert Erskine Childers was from England [2]."
+    assert cites.answer_support is None and [c.n for c in cites.citations] == [2]  # nothing to judge
+    # a question that compares nothing: cited to a page that does not name its subject, it is unsupported
+    other = "Where was Robert Erskine Childers from?"
+    state = RunState(request=AskRequest(query=other), sources=sources, query=other)
+    state.answer = state.raw_answer = "Robert Erskine Childers was from England [1]."
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "not_supported"
