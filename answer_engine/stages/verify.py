@@ -259,16 +259,20 @@ def _named_pages(claim: Claim | str, sources: dict[int, SourceDoc]) -> list[int]
 def _of_named_pages(claim: Claim, sources: dict[int, SourceDoc], question: str) -> str | None:
     """A comparison's sentence with nothing to check ("Cypress and Ajuga are genera [1]", "Robert
     Erskine Childers was from England [1]", every name in it the question's) is about the things it
-    names: it is cited to their pages (the model cited Henry Roth's page for Childers); the closest
-    sentences of the pages it or the question names are its evidence for the question-coverage check
-    (one page covers half of a question about two things). Its evidence: the sentence of the first
-    page it names; None (and nothing changed) when it names none."""
+    names: it is cited to their pages (the model cited Henry Roth's page for Childers), or, when a
+    thing it names has no page of that title ("Silene", read from "Silene menziesii"), to those pages
+    beside the ones it cited. The closest sentences of the pages it cites, it names or the question
+    names are its evidence for the question-coverage check (one page covers half of a question about
+    two things). Its evidence: the sentence of the first page it names; None (and nothing changed)
+    when it names none."""
     named = _named_pages(claim, sources)
     if not named:
         return None
     said = set(terms(claim.text))
+    things = [t for t in plan.compared(question) if set(terms(t)) <= said]
+    cites = sorted(named) if len(named) >= len(things) else sorted({*claim.cited, *named} & set(sources))
     windows, evidence = [], []
-    for n in dict.fromkeys([*named, *_named_pages(question, sources)]):
+    for n in dict.fromkeys([*named, *cites, *_named_pages(question, sources)]):
         if best := _closest(said, claim, sources, among=[n]):
             _, sentences, i, source = best
             windows.append(_window(source, sentences, i))
@@ -276,8 +280,8 @@ def _of_named_pages(claim: Claim, sources: dict[int, SourceDoc], question: str) 
     if not windows:
         return None
     claim.window, claim.page = " ".join(windows), sources[named[0]]
-    if set(named) != set(claim.cited):
-        claim.recited, claim.also = named[0], named[1:]
+    if set(cites) != set(claim.cited):
+        claim.recited, claim.also = cites[0], cites[1:]
     return evidence[0]
 
 

@@ -605,3 +605,24 @@ async def test_a_comparison_sentence_with_nothing_to_check_is_cited_to_the_pages
     state.answer = state.raw_answer = "Robert Erskine Childers was from England [1]."
     cites = await verify(state, None, settings.verify)
     assert cites.answer_support == "not_supported"
+
+
+async def test_a_thing_without_its_own_page_keeps_the_page_the_model_cited(settings):
+    """HotpotQA pro9: "Ferocactus and Silene are both types of plant [3]" was re-cited to Ferocactus's
+    page alone (no page is titled Silene; [3] is "Silene menziesii") and then abstained."""
+
+    def doc(n, title, text):
+        return SourceDoc(
+            n=n, url=f"https://w.example/{n}", title=title, passages=[Passage(page=n, text=text)]
+        )
+
+    sources = [
+        doc(1, "Ferocactus", "Ferocactus is a genus of large barrel-shaped cacti."),
+        doc(2, "Silene menziesii", "Silene menziesii is a species of flowering plant in the genus Silene."),
+    ]
+    question = "Are Ferocactus and Silene both types of plant?"
+    state = RunState(request=AskRequest(query=question), sources=sources, query=question)
+    state.answer = state.raw_answer = "Yes. Ferocactus and Silene are both types of plant [2]."
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer == "Yes. Ferocactus and Silene are both types of plant [1][2]."
