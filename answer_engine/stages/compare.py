@@ -240,3 +240,20 @@ def trace(c: Comparison) -> dict[str, object]:
         "checks": [{"thing": ch.thing, "sources": ch.sources, "reply": ch.reply} for ch in c.checks],
         "decided": c.decided,
     }
+
+
+def agrees(answer: str, checked: dict[str, object] | None) -> bool:
+    """Whether an answer gives the verdict of the checks (``trace(c)``): it starts with the Yes or
+    No; or names the thing decided on before the other one; or holds the words in common. False
+    without a verdict."""
+    if not checked or not isinstance(decided := checked.get("decided"), str):
+        return False
+    text = MARKER_RE.sub(" ", answer).strip().lower()
+    if decided in ("Yes", "No"):
+        return re.match(rf"{decided.lower()}\b", text) is not None
+    things = [str(ch["thing"]) for ch in checked.get("checks", [])]  # type: ignore[union-attr]
+    if checked.get("kind") == "share":
+        return set(terms(decided)) <= set(terms(text))
+    at = {t: text.find(t.lower()) for t in things}
+    named = sorted((i, t) for t, i in at.items() if i >= 0)
+    return bool(named) and named[0][1] == decided

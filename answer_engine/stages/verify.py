@@ -31,7 +31,7 @@ from answer_engine.config import VerifySettings
 from answer_engine.events import AnswerSupport, Citation, CitationsEvent, SentenceSupport
 from answer_engine.passages import Passage, SourceDoc, coverage
 from answer_engine.request import ChatMessage
-from answer_engine.stages import plan
+from answer_engine.stages import compare, plan
 from answer_engine.stages.state import RunState
 from answer_engine.text import split_sentences, terms
 
@@ -206,16 +206,23 @@ FUNCTION_WORDS = frozenset(
 
 
 def check_facts(
-    claim: Claim, sources: dict[int, SourceDoc], question: str = "", *, radius: int = 1
+    claim: Claim,
+    sources: dict[int, SourceDoc],
+    question: str = "",
+    *,
+    radius: int = 1,
+    comparison: bool = False,
 ) -> tuple[bool | None, str | None]:
     """No model: the sentence of the cited sources closest to the claim (with its neighbours and its
     page's title) must hold every number, number word and name the claim adds to the question, and
     not negate what the claim asserts. (The question's own names are the reader's words, not the
     answer's: "NYC" in the question need not be in the page that says "New York".) A claim that
-    adds no such fact cannot be judged this way (None)."""
+    adds no such fact cannot be judged this way (None). With ``comparison`` (the engine checked the
+    question's two things one at a time and the answer gives its verdict, ``compare.agrees``), a
+    claim is also read as being about the pages it names: ``_of_named_pages``, ``_stated_across``."""
     asked = set(_NUMBER_RE.findall(question)) | {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
     facts = key_facts(claim.text) - asked - set(terms(question))
-    if not facts and plan.compared(question) and (said := _of_named_pages(claim, sources, question)):
+    if not facts and comparison and (said := _of_named_pages(claim, sources, question)):
         return None, said
     best = _closest(set(terms(claim.text)), claim, sources)
     if best is None:
@@ -236,7 +243,7 @@ def check_facts(
         claim.recited, claim.page, elsewhere, evidence = other
         claim.window = f"{claim.window} {elsewhere}"
         return True, evidence
-    if plan.compared(question) and (across := _stated_across(claim, facts, sources)):
+    if comparison and (across := _stated_across(claim, facts, sources)):
         pages, windows, said = across
         claim.recited, claim.also = pages[0], pages[1:]
         claim.window = " ".join(windows)
@@ -290,9 +297,11 @@ def _stated_across(
 ) -> tuple[list[int], list[str], list[str]] | None:
     """A claim about two things, each stated on its own page: "Virginia Woolf was born earlier, on
     January 25, 1882, compared to Emma Bull's birth on December 13, 1954" has one date on each
-    person's page, and no sentence anywhere holds both. Only for a comparison's claims (the question
-    compares two things, ``plan.compared``): "David Weissman co-wrote Evolution with David Urban"
-    has "Evolution" on Weissman's page and "Urban" in the other's title, and is not stated by them.
+    person's page, and no sentence anywhere holds both. Only for an answer that gives the verdict of
+    the engine's own comparison (``check_facts``'s ``comparison``): for any question, "David Weissman
+    co-wrote Evolution with David Urban" passed (Evolution on Weissman's page, "Urban" in the other's
+    title); without the engine's verdict, "Emma Bull was born earlier, on December 13, 1954, compared
+    to Virginia Woolf, born on January 25, 1882" passes too: both dates right, the order wrong.
     Only pages the claim names by their title count; on each, the sentence closest to the claim
     (with its neighbours and the title) must hold some of its facts and not negate it, and together
     they must hold all of them: (the pages' numbers, their windows, their sentences), or None."""
@@ -398,12 +407,18 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
     claims = claims_of(text)
     checked = claims[: settings.max_sentences]
     context = [*state.messages, ChatMessage(role="assistant", content=raw)]
+    comparison = compare.agrees(text, state.trace.get("compare"))
+    state.trace["comparison_agrees"] = comparison
     try:
         async with asyncio.timeout(settings.timeout_s):
             for claim in checked:
                 if settings.mode == "facts":
                     claim.verdict, claim.evidence = check_facts(
-                        claim, sources, state.request.query, radius=settings.question_coverage_window
+                        claim,
+                        sources,
+                        state.request.query,
+                        radius=settings.question_coverage_window,
+                        comparison=comparison,
                     )
                     continue
                 if settings.mode == "quote":

@@ -157,3 +157,20 @@ async def test_undecided_checks_leave_the_prompt_alone_and_compare_can_be_off(se
     backend = fake_backend_cls(["Martin Luther [2]."], compares=["1856", "1483"])
     [e async for e in build_pipeline(settings, backend=backend).run(request)]
     assert backend.compare_prompts == [] and "Checked in the sources" not in backend.calls[0][-1].content
+
+
+def test_an_answer_agrees_with_the_verdict_when_it_gives_it():
+    def checked(kind, decided, things):
+        return {"kind": kind, "decided": decided, "checks": [{"thing": t} for t in things]}
+
+    both = checked("both", "No", ["Gibson", "Zurracapote"])
+    assert compare.agrees("No. Gibson contains gin, while Zurracapote does not [2].", both)
+    assert not compare.agrees("Yes, both contain gin [1].", both)
+    assert not compare.agrees("Nobody knows [1].", both)  # "no" as a word, not a prefix of one
+    older = checked("order", "Terry Richardson", ["Annie Morton", "Terry Richardson"])
+    assert compare.agrees("Terry Richardson is older than Annie Morton [1].", older)
+    assert not compare.agrees("Annie Morton is older than Terry Richardson [1].", older)
+    share = checked("share", "film director", ["Chris Menges", "Aram Avakian"])
+    assert compare.agrees("Both worked as a film director [1][2].", share)
+    assert not compare.agrees("Both are cinematographers.", share)
+    assert not compare.agrees("No.", None) and not compare.agrees("No.", checked("both", None, []))

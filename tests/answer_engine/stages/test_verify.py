@@ -504,6 +504,15 @@ async def test_the_question_coverage_window_reaches_the_sentence_that_names_the_
     assert (cites.answer_support == "supported") is supported
 
 
+def _verdict(decided, things=("Emma Bull", "Virginia Woolf"), kind="order"):
+    """The compare stage's trace (stages/compare.py) for a comparison it decided."""
+    return {
+        "kind": kind,
+        "checks": [{"thing": t, "sources": [], "reply": ""} for t in things],
+        "decided": decided,
+    }
+
+
 def _two_people() -> list[SourceDoc]:
     woolf = "Adeline Virginia Woolf (25 January 1882 – 28 March 1941) was an English writer."
     bull = "Emma Bull (born December 13, 1954) is an American science fiction and fantasy author."
@@ -523,13 +532,21 @@ async def test_a_comparison_stated_across_the_two_pages_it_names_is_supported_an
     Each date is on the page of the person the sentence names: the sentence is stated, by both."""
     question = "Who was born earlier, Emma Bull or Virginia Woolf?"
     state = RunState(request=AskRequest(query=question), sources=_two_people(), query=question)
-    state.answer = state.raw_answer = (
-        "Virginia Woolf was born earlier, on January 25, 1882, "
-        "compared to Emma Bull's birth on December 13, 1954."
-    )
+    answer = "Virginia Woolf was born earlier, on January 25, 1882, compared to Emma Bull's birth on "
+    answer += "December 13, 1954."
+    state.answer = state.raw_answer = answer
     settings.verify.mode = "facts"
+    # without the engine's own verdict (fast: nothing checked one at a time), not stated: the lexical
+    # check sees both dates, not their order ("Emma Bull was born earlier" would pass as well)
     cites = await verify(state, None, settings.verify)
-    assert cites.answer_support == "supported"
+    assert cites.answer_support == "not_supported"
+    state.trace["compare"] = _verdict("Emma Bull")  # a verdict the answer does not give: the same
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "not_supported"
+    state.trace["compare"] = _verdict("Virginia Woolf")
+    state.answer = state.raw_answer = answer
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "supported" and state.trace["comparison_agrees"]
     assert cites.answer.endswith("December 13, 1954[1][2].")
     assert {c.n for c in cites.citations} == {1, 2}
     assert "1882" in cites.sentences[0].text and cites.sentences[0].citations == [1, 2]
@@ -594,6 +611,9 @@ async def test_a_comparison_sentence_with_nothing_to_check_is_cited_to_the_pages
     ]
     question = "Which writer was from England, Henry Roth or Robert Erskine Childers?"
     state = RunState(request=AskRequest(query=question), sources=sources, query=question)
+    state.trace["compare"] = _verdict(
+        "Robert Erskine Childers", ("Henry Roth", "Robert Erskine Childers"), "which"
+    )
     state.answer = state.raw_answer = "Robert Erskine Childers was from England [1]."
     settings.verify.mode = "facts"
     cites = await verify(state, None, settings.verify)
@@ -622,6 +642,7 @@ async def test_a_thing_without_its_own_page_keeps_the_page_the_model_cited(setti
     ]
     question = "Are Ferocactus and Silene both types of plant?"
     state = RunState(request=AskRequest(query=question), sources=sources, query=question)
+    state.trace["compare"] = _verdict("Yes", ("Ferocactus", "Silene"), "both")
     state.answer = state.raw_answer = "Yes. Ferocactus and Silene are both types of plant [2]."
     settings.verify.mode = "facts"
     cites = await verify(state, None, settings.verify)
