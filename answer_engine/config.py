@@ -303,7 +303,8 @@ class PlanSettings(BaseModel):
         True,
         description="pro: a comparison's two things are also checked one at a time (a short model call "
         "each over that thing's sources: yes/no, a value or a date) and the engine's verdict goes into "
-        "the answer prompt (stages/compare.py).",
+        "the answer prompt (stages/compare.py). Two calls at most, each within step_timeout_s and the "
+        "deadline; a comparison's searches need no model call, so these are its only plan calls.",
     )
 
 
