@@ -16,6 +16,7 @@ from answer_engine.backends.base import Backend, BackendError, ChatMessage, Gene
 from answer_engine.config import Settings, default_data_dir, load_settings
 from answer_engine.ingest import Ingestor
 from answer_engine.models import is_installed, model_file
+from answer_engine.passages import Passage, SourceDoc
 
 TEST_MODEL = "smollm2-135m-instruct-q4_1"
 
@@ -445,3 +446,8 @@ def pg_schema(pg_url: str):
     yield name
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def source_doc(n: int, title: str, text: str) -> SourceDoc:
+    """A numbered source of one passage, for the stage tests that build their sources by hand."""
+    return SourceDoc(n=n, url=f"https://w.example/{n}", title=title, passages=[Passage(page=n, text=text)])

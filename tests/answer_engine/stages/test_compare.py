@@ -4,9 +4,9 @@ unit and through the real pipeline (index, reader, selector) with a scripted bac
 import pytest
 
 from answer_engine.components import build_pipeline
-from answer_engine.passages import Passage, SourceDoc
 from answer_engine.request import AskOptions, AskRequest
 from answer_engine.stages import compare
+from tests.conftest import source_doc as doc
 
 # HotpotQA's comparison questions (shared/evaldata/hotpotqa), each with its kind and two things
 KINDS = [
@@ -107,11 +107,6 @@ def test_decisions():
 
 
 def test_each_thing_gets_the_sources_named_for_it():
-    def doc(n, title, text):
-        return SourceDoc(
-            n=n, url=f"https://w.example/{n}", title=title, passages=[Passage(page=n, text=text)]
-        )
-
     sources = [
         doc(1, "Esma Sultan Mansion", "The Esma Sultan Mansion is a historical yalı in Ortaköy."),
         doc(2, "Laleli Mosque", "The Laleli Mosque is in Laleli, Fatih, Istanbul."),

@@ -9,6 +9,7 @@ from answer_engine.passages import Passage, SourceDoc
 from answer_engine.request import AskRequest, ChatMessage
 from answer_engine.stages.state import RunState
 from answer_engine.stages.verify import claims_of, key_facts, restates, verify
+from tests.conftest import source_doc as doc
 
 QUESTION = "What was Maria Curie the first female recipient of?"
 SUPPORTED = "Maria Skłodowska-Curie was the first female recipient of the Nobel Prize [1]."
@@ -516,14 +517,7 @@ def _verdict(decided, things=("Emma Bull", "Virginia Woolf"), kind="order"):
 def _two_people() -> list[SourceDoc]:
     woolf = "Adeline Virginia Woolf (25 January 1882 – 28 March 1941) was an English writer."
     bull = "Emma Bull (born December 13, 1954) is an American science fiction and fantasy author."
-    return [
-        SourceDoc(
-            n=1, url="https://w.example/Bull", title="Emma Bull", passages=[Passage(page=0, text=bull)]
-        ),
-        SourceDoc(
-            n=2, url="https://w.example/Woolf", title="Virginia Woolf", passages=[Passage(page=1, text=woolf)]
-        ),
-    ]
+    return [doc(1, "Emma Bull", bull), doc(2, "Virginia Woolf", woolf)]
 
 
 async def test_a_comparison_stated_across_the_two_pages_it_names_is_supported_and_cites_both(settings):
@@ -577,14 +571,7 @@ async def test_only_a_comparison_is_stated_across_two_pages(settings):
         "David Weissman is an American screenwriter whose credits include Evolution and The Family Man."
     )
     urban = "David Urban is an American actor."
-    sources = [
-        SourceDoc(
-            n=1, url="https://w.example/W", title="David Weissman", passages=[Passage(page=0, text=weissman)]
-        ),
-        SourceDoc(
-            n=2, url="https://w.example/U", title="David Urban", passages=[Passage(page=1, text=urban)]
-        ),
-    ]
+    sources = [doc(1, "David Weissman", weissman), doc(2, "David Urban", urban)]
     question = 'What screenwriter with credits for "Evolution" co-wrote a film starring Nicolas Cage?'
     state = RunState(request=AskRequest(query=question), sources=sources, query=question)
     state.answer = state.raw_answer = 'David Weissman co-wrote "Evolution" with David Urban [2].'
@@ -600,15 +587,7 @@ async def test_a_comparison_sentence_with_nothing_to_check_is_cited_to_the_pages
     covering half of a question about two people."""
     roth = "Henry Roth was an American novelist and short story writer."
     childers = "Robert Erskine Childers was an English-born Irish writer, born in London."
-    sources = [
-        SourceDoc(n=1, url="https://w.example/R", title="Henry Roth", passages=[Passage(page=0, text=roth)]),
-        SourceDoc(
-            n=2,
-            url="https://w.example/C",
-            title="Robert Erskine Childers",
-            passages=[Passage(page=1, text=childers)],
-        ),
-    ]
+    sources = [doc(1, "Henry Roth", roth), doc(2, "Robert Erskine Childers", childers)]
     question = "Which writer was from England, Henry Roth or Robert Erskine Childers?"
     state = RunState(request=AskRequest(query=question), sources=sources, query=question)
     state.trace["compare"] = _verdict(
@@ -630,12 +609,6 @@ async def test_a_comparison_sentence_with_nothing_to_check_is_cited_to_the_pages
 async def test_a_thing_without_its_own_page_keeps_the_page_the_model_cited(settings):
     """HotpotQA pro9: "Ferocactus and Silene are both types of plant [3]" was re-cited to Ferocactus's
     page alone (no page is titled Silene; [3] is "Silene menziesii") and then abstained."""
-
-    def doc(n, title, text):
-        return SourceDoc(
-            n=n, url=f"https://w.example/{n}", title=title, passages=[Passage(page=n, text=text)]
-        )
-
     sources = [
         doc(1, "Ferocactus", "Ferocactus is a genus of large barrel-shaped cacti."),
         doc(2, "Silene menziesii", "Silene menziesii is a species of flowering plant in the genus Silene."),
