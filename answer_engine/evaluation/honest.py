@@ -8,8 +8,9 @@ same overlap can only agree with it. This judge uses the datasets' own gold data
   (``corpus.jsonl`` beside the questions file).
 - HotpotQA: a cited source is right when it is one of the question's supporting-fact pages.
 
-Each answer is one of: correct (it contains a reference answer), abstained (it says the sources do
-not answer), or wrong. Two kinds of question are judged by what the answer *says*, not by the words
+Each answer is one of: correct (it contains a reference answer, ``reads_as``: as whole normalized
+words, a number as digits or as a word, a word as its plural or singular), abstained (it says the
+sources do not answer), or wrong. Two kinds of question are judged by what the answer *says*, not by the words
 it contains: a yes/no question by the answer's leading "yes" or "no" ("Yes, ... no ..." is not a
 no), and a choice ("Who is older, A or B?") by the option the answer names first ("A is older than
 B" names both, and picks A). The hallucination rate is the share wrong and not abstained; the CRAG
@@ -37,6 +38,33 @@ ABSTAIN_RE = re.compile(
     r"|sources? (?:found )?(?:do|does) not|not enough information|unable to (?:find|answer)",
     re.IGNORECASE,
 )
+
+
+# The forms a reference takes in a right answer that the plain SQuAD "contains" misses: "3 stages"
+# for "three", "the Keraite tribe" for "the Keraites". (The judge's own table: the verifier has one
+# for a different job, and a judge must not share code with what it measures.)
+_NUMERALS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+
+
+def _form(word: str) -> str:
+    word = _NUMERALS.get(word, word)
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _forms(text: str) -> str:
+    return " ".join(_form(w) for w in normalize_answer(text).split())
+
+
+def reads_as(answer: str, answers: list[str]) -> bool:
+    """The answer gives a reference answer: its words, in order, up to number form and plural."""
+    hay = f" {_forms(answer)} "
+    return any(n and f" {n} " in hay for n in (_forms(r) for r in answers))
 
 
 def gold_paragraphs(questions_file: Path) -> dict[tuple[str, int], str]:
@@ -110,7 +138,7 @@ def outcome(answer: str, answers: list[str], *, answerable: bool = True, questio
             first = _first_option(answer, options)
             if first is not None:
                 return "correct" if first == picked else "wrong"
-    return "correct" if contains(answer, answers) else "wrong"
+    return "correct" if reads_as(answer, answers) else "wrong"
 
 
 Gold = dict[tuple[str, int], str]

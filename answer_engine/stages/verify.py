@@ -7,8 +7,10 @@ answer (system prompt, sources, question, the answer as written), so llama.cpp r
 of all of it and evaluates only the short question; one or two tokens come back.
 
 Outcome: a sentence its cited source does not state but a page that source names does (the facts
-check) is cited to that page instead; a sentence no cited source states is dropped from the final
-text (the stream showed it; the citations event carries the final text, which faces show instead);
+check) is cited to that page instead; one whose only unstated fact is in an aside the question
+does not ask about (", which took place on ...") is kept without the aside; a sentence no cited
+source states is dropped from the final text (the stream showed it; the citations event carries
+the final text, which faces show instead), and with it a sentence that leans on it ("It is ...");
 a sentence the verifier could not judge is kept but does not count as supported; when no sentence
 is left, the answer says plainly that the sources found do not answer the question and names what
 they cover.
@@ -22,8 +24,10 @@ import functools
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from answer_engine.backends.base import Backend, GenerationParams
 from answer_engine.citations import MARKER_RE, parse_marker
@@ -74,6 +78,8 @@ class Claim:
     page: SourceDoc | None = None  # the source the window is from
     recited: int | None = None  # another retrieved source that states it, cited instead
     also: list[int] = field(default_factory=list)  # more sources it is cited to (a claim across pages)
+    trimmed: str | None = None  # the sentence as kept, without an aside that failed (``main_clause``)
+    dependent: bool = False  # dropped because it leans on the dropped sentence before it
 
 
 def not_covered(sources: list[SourceDoc]) -> str:
@@ -97,11 +103,62 @@ def claims_of(text: str) -> list[Claim]:
             continue
         cursor = end = start + len(sentence)
         cited = [n for m in MARKER_RE.finditer(sentence) for n in (parse_marker(m.group(0)) or [])]
-        plain = " ".join(MARKER_RE.sub(" ", sentence).split()).replace(" .", ".")
+        plain = _plain(sentence)
         if len(set(terms(plain))) < MIN_TERMS or _NO_ANSWER_RE.search(plain):
             continue
         out.append(Claim(start, end, plain, list(dict.fromkeys(cited))))
     return out
+
+
+def _plain(sentence: str) -> str:
+    return " ".join(MARKER_RE.sub(" ", sentence).split()).replace(" .", ".")
+
+
+# An aside: a non-restrictive relative clause (", which took place on 14 September 1066") or a
+# parenthesis. It adds to its sentence without changing what the rest of it says.
+_ASIDE_RE = re.compile(r",\s+(?:which|who|whom|whose|where|when)\b[^,;()\[\]]*|\s*\([^()\[\]]*\)")
+
+
+def main_clause(sentence: str, question: str) -> str | None:
+    """The sentence without its asides that share no term with the question; None when it has none.
+    "Harold II died at the Battle of Hastings, which took place on 14 September 1066 [1]." ->
+    "Harold II died at the Battle of Hastings [1]." for "Where did Harold II die?" (the page says
+    14 October). An aside the question asks about stays ("..., who was born in 1965" for "In what
+    year was the creator ... born?"): without it the sentence no longer answers."""
+    asked = set(terms(question))
+    out = _ASIDE_RE.sub(lambda m: m.group(0) if set(terms(m.group(0))) & asked else "", sentence)
+    return out if out != sentence and len(set(terms(out))) >= MIN_TERMS else None
+
+
+def _trim(claim: Claim, text: str, sources: dict[int, SourceDoc], question: str, **kw: Any) -> bool:
+    """A claim the facts check failed, kept as its main clause when that is stated (``main_clause``):
+    one wrong detail in an aside costs the aside, not the answer."""
+    shorter = main_clause(text[claim.start : claim.end], question)
+    if shorter is None:
+        return False
+    trial = Claim(claim.start, claim.end, _plain(shorter), claim.cited)
+    verdict, evidence = check_facts(trial, sources, question, **kw)
+    if not verdict:
+        return False
+    claim.text, claim.verdict, claim.evidence, claim.trimmed = trial.text, verdict, evidence, shorter
+    claim.window, claim.page, claim.recited, claim.also = trial.window, trial.page, trial.recited, trial.also
+    return True
+
+
+# A sentence that opens on a pronoun ("It is made up of graduate and undergraduate students [1].")
+# is about what the sentence before it named: when that one is dropped, it no longer says anything
+# of its own, or says it of something else.
+_LEANS_BACK_RE = re.compile(r"^(?:it|its|he|his|she|her|they|their|this|these|those|such)\b", re.IGNORECASE)
+
+
+def drop_dependents(claims: list[Claim]) -> int:
+    """Drop each sentence that leans on the dropped sentence before it (in a chain); how many."""
+    dropped = 0
+    for before, claim in zip(claims, claims[1:], strict=False):
+        if before.verdict is False and claim.verdict is not False and _LEANS_BACK_RE.match(claim.text):
+            claim.verdict, claim.dependent = False, True
+            dropped += 1
+    return dropped
 
 
 def _which(cited: list[int]) -> str:
@@ -171,9 +228,21 @@ def key_facts(claim: str) -> set[str]:
     return facts
 
 
+# "3 stages" is stated by "three stages", and "ten" by "10".
+_DIGIT_OF = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_WORD_OF = {d: w for w, d in _DIGIT_OF.items()}
+
+
 def _has_facts(facts: set[str], sentence: str) -> bool:
     words = {w.lower() for w in re.findall(r"[A-Za-z]+", sentence)}
     have = set(_NUMBER_RE.findall(sentence)) | words | set(terms(sentence))
+    have |= {_DIGIT_OF[w] for w in words if w in _DIGIT_OF} | {_WORD_OF[d] for d in have if d in _WORD_OF}
     return facts <= have
 
 
@@ -353,28 +422,30 @@ def _stated_elsewhere(
 
 
 def recite(text: str, claims: list[Claim]) -> str:
-    """The text with each re-attributed claim's markers pointing at the source that states it; the
-    claims' spans follow the edit."""
+    """The text with each trimmed claim cut to its main clause and each re-attributed claim's
+    markers pointing at the source that states it; the claims' spans follow the edit."""
     shift = 0
     for claim in sorted(claims, key=lambda c: c.start):
         claim.start += shift
         claim.end += shift
-        if claim.recited is None:
+        if claim.recited is None and claim.trimmed is None:
             continue
         sentence = text[claim.start : claim.end]
-        pages = [claim.recited, *claim.also]
-        marker = "".join(f"[{n}]" for n in pages)
-        edited = MARKER_RE.sub(marker, sentence)
-        while marker + marker in edited:
-            edited = edited.replace(marker + marker, marker)
-        if not MARKER_RE.search(sentence):  # an uncited claim found stated: its markers at its end
-            body = edited.rstrip()
-            stop = len(body) - 1 if body[-1:] in ".!?" else len(body)
-            edited = body[:stop] + marker + body[stop:] + edited[len(body) :]
+        edited = claim.trimmed or sentence
+        if claim.recited is not None:
+            pages = [claim.recited, *claim.also]
+            marker = "".join(f"[{n}]" for n in pages)
+            edited = MARKER_RE.sub(marker, edited)
+            while marker + marker in edited:
+                edited = edited.replace(marker + marker, marker)
+            if not MARKER_RE.search(sentence):  # an uncited claim found stated: its markers at its end
+                body = edited.rstrip()
+                stop = len(body) - 1 if body[-1:] in ".!?" else len(body)
+                edited = body[:stop] + marker + body[stop:] + edited[len(body) :]
+            claim.cited = pages
         text = text[: claim.start] + edited + text[claim.end :]
         shift += len(edited) - len(sentence)
         claim.end = claim.start + len(edited)
-        claim.cited = pages
     return text
 
 
@@ -409,6 +480,7 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
     context = [*state.messages, ChatMessage(role="assistant", content=raw)]
     comparison = compare.agrees(text, state.trace.get("compare"))
     state.trace["comparison_agrees"] = comparison
+    trimmed = 0
     try:
         async with asyncio.timeout(settings.timeout_s):
             for claim in checked:
@@ -420,6 +492,15 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
                         radius=settings.question_coverage_window,
                         comparison=comparison,
                     )
+                    if claim.verdict is False and _trim(
+                        claim,
+                        text,
+                        sources,
+                        state.request.query,
+                        radius=settings.question_coverage_window,
+                        comparison=comparison,
+                    ):
+                        trimmed += 1
                     continue
                 if settings.mode == "quote":
                     prompt = QUOTE_PROMPT.format(which=_which(claim.cited), claim=claim.text)
@@ -433,6 +514,8 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         log.warning("verification ran out of time; unchecked sentences are kept")
     except Exception as exc:  # a failing check costs the verdicts, never the answer
         log.warning("verification failed: %s", exc)
+    state.trace["trimmed"] = trimmed
+    state.trace["dependent"] = drop_dependents(claims)
     text = recite(text, claims)
     state.trace["recited"] = sum(c.recited is not None for c in claims)
     for claim in claims:
@@ -475,16 +558,24 @@ def about_the_question(
             _, sentences, i, claim.page = best
             claim.window = _window(claim.page, sentences, i, radius)
     kept = [c for c in checked if c.verdict is not False and c.window]
-    wanted = terms(state.query or state.request.query)
+    question = state.query or state.request.query
+    wanted = terms(question)
     if not kept or not wanted:
         return True
     pages = {c.page.n: c.page for c in kept if c.page}
     asked = set(wanted)
     links = [link for page in pages.values() if (link := _link(page, sources, asked))]
     windows = [c.window for c in kept if c.window] + links
-    share = coverage(wanted, [Passage(page=0, order=0, text=" ".join(windows))], state.term_weights or None)
+    # a name asked without its accents is the page's name: "Gospic" is "Gospić"
+    weights = {_unaccented(t): w for t, w in state.term_weights.items()}
+    evidence = Passage(page=0, order=0, text=_unaccented(" ".join(windows)))
+    share = coverage(terms(_unaccented(question)), [evidence], weights or None)
     state.trace["answer_coverage"] = share
     return share is None or share >= bar
+
+
+def _unaccented(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 _CHOICE_RE = re.compile(r"\bor\b", re.IGNORECASE)

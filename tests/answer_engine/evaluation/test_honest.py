@@ -114,3 +114,15 @@ def test_gold_paragraphs_come_from_the_corpus_beside_the_questions():
     gold = honest.gold_paragraphs(SQUAD)
     assert "first female recipient of the Nobel Prize" in gold[("Warsaw", 0)]
     assert honest.gold_paragraphs(Path("/nonexistent/questions.jsonl")) == {}
+
+
+def test_a_reference_reads_the_same_as_digits_or_a_word_and_as_plural_or_singular():
+    """Answers the SQuAD-style "contains" counted wrong: "3 stages" for "three", "the Keraite tribe"
+    for "the Keraites"."""
+    outcome = honest.outcome
+    assert outcome("The Saturn V ended up having 3 stages.", ["three", "third"]) == "correct"
+    assert outcome("Toghrul led the Keraite tribe[1].", ["the Keraites", "Keraites"]) == "correct"
+    assert outcome("There were ten reconstructions.", ["10"]) == "correct"
+    assert outcome("The Saturn V ended up having 4 stages.", ["three"]) == "wrong"
+    assert outcome("He led the Kerait tribe.", ["Keraites"]) == "wrong"  # not a plural of it
+    assert outcome("The glasses were made there.", ["glass"]) == "wrong"  # -es is not undone

@@ -620,3 +620,132 @@ async def test_a_thing_without_its_own_page_keeps_the_page_the_model_cited(setti
     settings.verify.mode = "facts"
     cites = await verify(state, None, settings.verify)
     assert cites.answer == "Yes. Ferocactus and Silene are both types of plant [1][2]."
+
+
+HASTINGS = (
+    "In 1066, Duke William II of Normandy conquered England killing King Harold II at the Battle of Hastings."
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "kept"),
+    [
+        (
+            "Harold II died at the Battle of Hastings, which took place on 14 September 1066[1].",
+            "Where did Harold II die?",
+            "Harold II died at the Battle of Hastings[1].",
+        ),
+        (
+            "Silicon (SiO 2) makes up half of the crust [1].",
+            "What makes up half of the crust?",
+            "Silicon makes up half of the crust [1].",
+        ),
+        # the aside answers the question: without it the sentence says nothing asked
+        (
+            "Its creator is Masakazu Katsura, who was born in 1965 [1].",
+            "In what year was its creator born?",
+            None,
+        ),
+        ("Harold II died at the Battle of Hastings [1].", "Where did Harold II die?", None),  # no aside
+    ],
+)
+def test_the_main_clause_is_the_sentence_without_the_asides_the_question_does_not_ask_about(
+    sentence, question, kept
+):
+    from answer_engine.stages.verify import main_clause
+
+    assert main_clause(sentence, question) == kept
+
+
+async def test_a_wrong_detail_in_an_aside_costs_the_aside_not_the_answer(settings):
+    """SQuAD's "Where did Harold II die?": the model added the battle's date, wrong (14 September;
+    it was October), and the whole sentence, the right answer, was dropped; what was left (a
+    sentence on the Norman conquest) passed as the answer. Now the aside goes and the answer stays."""
+    question = "Where did Harold II die?"
+    source = doc(1, "Normans", HASTINGS)
+    state = RunState(request=AskRequest(query=question), sources=[source], query=question)
+    state.answer = state.raw_answer = (
+        "Harold II died at the Battle of Hastings, which took place on 14 September 1066[1]. "
+        "Duke William II of Normandy conquered England in 1066[1]."
+    )
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    kept = "Harold II died at the Battle of Hastings[1]."
+    assert cites.answer == kept + " Duke William II of Normandy conquered England in 1066[1]."
+    assert (
+        cites.sentences[0].supported is True
+        and cites.sentences[0].text == "Harold II died at the Battle of Hastings."
+    )
+    assert HASTINGS in cites.citations[0].evidence and state.trace["trimmed"] == 1
+    # a wrong fact outside any aside still drops its sentence
+    state.answer = state.raw_answer = "Harold II died at the Battle of Hastings in 1067[1]."
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer_support == "not_supported" and state.trace["trimmed"] == 0
+
+
+async def test_a_sentence_that_leans_on_a_dropped_sentence_goes_with_it(settings):
+    """SQuAD's "What is the name of the organization in charge of running the clubs at the
+    university?" (Recognized Student Organizations): the model's wrong first sentence was dropped,
+    and the two after it ("It is made up of ...", "It is led by ...", both on the page) stood as
+    the answer, "it" now pointing at nothing. Dropped with it, nothing is left: the engine abstains."""
+    question = "Who funds the Recognized Student Organizations at the university?"
+    page = (
+        "All Recognized Student Organizations are funded by The University of Chicago Student Government. "
+        "Student Government is made up of graduate and undergraduate students elected to represent members "
+        "from their respective academic unit. It is led by an Executive Committee, chaired by a President."
+    )
+    source = doc(1, "University of Chicago", page)
+    state = RunState(request=AskRequest(query=question), sources=[source], query=question)
+    wrong = "The Maroon Council funds the Recognized Student Organizations at the university[1]. "
+    rest = "It is made up of graduate and undergraduate students[1]. It is led by an Executive Committee[1]."
+    state.answer = state.raw_answer = wrong + rest
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer.startswith("The sources found do not answer this question.")
+    assert state.trace["dependent"] == 2 and [s.supported for s in cites.sentences] == [False, False, False]
+    # after a sentence that stands, the same sentences stand too
+    right = "The Student Government funds the Recognized Student Organizations at the university[1]. "
+    state.answer = state.raw_answer = right + rest
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer == right + rest  # kept (the first "It" sentence has no fact to check)
+    assert state.trace["dependent"] == 0
+
+
+def test_a_number_is_stated_in_digits_or_in_words():
+    """SQuAD's "How many stages did the Saturn V end up having?": "3 stages" was withheld because
+    the page says "three-stage"."""
+    from answer_engine.stages.verify import Claim, check_facts
+
+    saturn = {
+        1: doc(1, "Apollo program", "The three-stage Saturn V was designed to send a CSM and LM to the Moon.")
+    }
+    question = "How many stages did the Saturn V end up having?"
+    assert (
+        check_facts(Claim(0, 0, "The Saturn V ended up having 3 stages.", [1]), saturn, question)[0] is True
+    )
+    assert (
+        check_facts(Claim(0, 0, "The Saturn V ended up having 4 stages.", [1]), saturn, question)[0] is False
+    )
+    ten = {1: doc(1, "Climate", "There were 10 reconstructions that covered 1,000 years.")}
+    assert check_facts(Claim(0, 0, "Ten reconstructions covered 1,000 years.", [1]), ten)[0] is True
+
+
+async def test_a_name_asked_without_its_accents_is_the_pages_name(settings):
+    """SQuAD's "Why did the police bring Tesla back to Gospic?": the answer, word for word the page's,
+    was withheld because "Gospic", the question's rarest term, is "Gospić" on the page, and the
+    question-coverage check counted it missing. (Weights as the index's rarity gives them.)"""
+    question = "Why did the police bring Tesla back to Gospic?"
+    page = (
+        "On 24 March 1879, Tesla was returned to Gospić under police guard for not having a residence permit."
+    )
+    state = RunState(
+        request=AskRequest(query=question), sources=[doc(1, "Nikola Tesla", page)], query=question
+    )
+    state.term_weights = {"gospic": 10.0, "polic": 3.0, "bring": 2.0, "tesla": 2.0, "back": 1.5}
+    state.answer = state.raw_answer = (
+        "The police brought Tesla back to Gospić under police guard for not having a residence permit[1]."
+    )
+    settings.verify.mode = "facts"
+    cites = await verify(state, None, settings.verify)
+    assert cites.answer == state.answer and cites.answer_support == "supported"
+    assert state.trace["answer_coverage"] > 0.5
