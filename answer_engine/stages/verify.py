@@ -114,9 +114,11 @@ def _plain(sentence: str) -> str:
     return " ".join(MARKER_RE.sub(" ", sentence).split()).replace(" .", ".")
 
 
-# An aside: a non-restrictive relative clause (", which took place on 14 September 1066") or a
-# parenthesis. It adds to its sentence without changing what the rest of it says.
-_ASIDE_RE = re.compile(r",\s+(?:which|who|whom|whose|where|when)\b[^,;()\[\]]*|\s*\([^()\[\]]*\)")
+# An aside: a non-restrictive relative clause (", which took place on 14 September 1066"). It adds
+# to its sentence without changing what the rest of it says. (Not a parenthesis: "Silicon (SiO 2)
+# makes up almost half of the earth's crust" restates the subject, and without it the wrong answer
+# passed, its one name being on the page.)
+_ASIDE_RE = re.compile(r",\s+(?:which|who|whom|whose|where|when)\b[^,;()\[\]]*")
 
 
 def main_clause(sentence: str, question: str) -> str | None:

@@ -635,11 +635,9 @@ HASTINGS = (
             "Where did Harold II die?",
             "Harold II died at the Battle of Hastings[1].",
         ),
-        (
-            "Silicon (SiO 2) makes up half of the crust [1].",
-            "What makes up half of the crust?",
-            "Silicon makes up half of the crust [1].",
-        ),
+        # a parenthesis is not an aside: "(SiO 2)" restates the (wrong) subject, and without it
+        # "Silicon makes up almost half of the earth's crust" passed on the Oxygen page, which names silicon
+        ("Silicon (SiO 2) makes up half of the crust [1].", "What makes up half of the crust?", None),
         # the aside answers the question: without it the sentence says nothing asked
         (
             "Its creator is Masakazu Katsura, who was born in 1965 [1].",
