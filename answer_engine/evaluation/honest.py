@@ -10,12 +10,12 @@ same overlap can only agree with it. This judge uses the datasets' own gold data
 
 Each answer is one of: correct (it contains a reference answer, ``reads_as``: as whole normalized
 words, a number as digits or as a word, a word as its plural or singular), abstained (it says the
-sources do not answer), or wrong. Two kinds of question are judged by what the answer *says*, not by the words
-it contains: a yes/no question by the answer's leading "yes" or "no" ("Yes, ... no ..." is not a
-no), and a choice ("Who is older, A or B?") by the option the answer names first ("A is older than
-B" names both, and picks A). The hallucination rate is the share wrong and not abstained; the CRAG
-score (Meta's CRAG benchmark) averages +1 correct, 0 abstained, -1 wrong. An unanswerable question
-(``"answerable": false``) is correct only when the engine abstains.
+sources do not answer), or wrong. Two kinds of question are judged by what the answer *says*, not
+by the words it contains: a yes/no question by the answer's leading "yes" or "no" ("Yes, ... no
+..." is not a no), and a choice ("Who is older, A or B?") by the option the answer names first
+("A is older than B" names both, and picks A). The hallucination rate is the share wrong and not
+abstained; the CRAG score (Meta's CRAG benchmark) averages +1 correct, 0 abstained, -1 wrong. An
+unanswerable question (``"answerable": false``) is correct only when the engine abstains.
 """
 
 from __future__ import annotations

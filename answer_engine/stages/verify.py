@@ -79,7 +79,6 @@ class Claim:
     recited: int | None = None  # another retrieved source that states it, cited instead
     also: list[int] = field(default_factory=list)  # more sources it is cited to (a claim across pages)
     trimmed: str | None = None  # the sentence as kept, without an aside that failed (``main_clause``)
-    dependent: bool = False  # dropped because it leans on the dropped sentence before it
 
 
 def not_covered(sources: list[SourceDoc]) -> str:
@@ -158,7 +157,7 @@ def drop_dependents(claims: list[Claim]) -> int:
     dropped = 0
     for before, claim in zip(claims, claims[1:], strict=False):
         if before.verdict is False and claim.verdict is not False and _LEANS_BACK_RE.match(claim.text):
-            claim.verdict, claim.dependent = False, True
+            claim.verdict = False
             dropped += 1
     return dropped
 
