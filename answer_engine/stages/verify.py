@@ -131,19 +131,18 @@ def main_clause(sentence: str, question: str) -> str | None:
     return out if out != sentence and len(set(terms(out))) >= MIN_TERMS else None
 
 
-def _trim(claim: Claim, text: str, sources: dict[int, SourceDoc], question: str, **kw: Any) -> bool:
+def _trim(claim: Claim, text: str, sources: dict[int, SourceDoc], question: str, **kw: Any) -> None:
     """A claim the facts check failed, kept as its main clause when that is stated (``main_clause``):
     one wrong detail in an aside costs the aside, not the answer."""
     shorter = main_clause(text[claim.start : claim.end], question)
     if shorter is None:
-        return False
+        return
     trial = Claim(claim.start, claim.end, _plain(shorter), claim.cited)
     verdict, evidence = check_facts(trial, sources, question, **kw)
     if not verdict:
-        return False
+        return
     claim.text, claim.verdict, claim.evidence, claim.trimmed = trial.text, verdict, evidence, shorter
     claim.window, claim.page, claim.recited, claim.also = trial.window, trial.page, trial.recited, trial.also
-    return True
 
 
 # A sentence that opens on a pronoun ("It is made up of graduate and undergraduate students [1].")
@@ -481,27 +480,14 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
     context = [*state.messages, ChatMessage(role="assistant", content=raw)]
     comparison = compare.agrees(text, state.trace.get("compare"))
     state.trace["comparison_agrees"] = comparison
-    trimmed = 0
+    facts: dict[str, Any] = {"radius": settings.question_coverage_window, "comparison": comparison}
     try:
         async with asyncio.timeout(settings.timeout_s):
             for claim in checked:
                 if settings.mode == "facts":
-                    claim.verdict, claim.evidence = check_facts(
-                        claim,
-                        sources,
-                        state.request.query,
-                        radius=settings.question_coverage_window,
-                        comparison=comparison,
-                    )
-                    if claim.verdict is False and _trim(
-                        claim,
-                        text,
-                        sources,
-                        state.request.query,
-                        radius=settings.question_coverage_window,
-                        comparison=comparison,
-                    ):
-                        trimmed += 1
+                    claim.verdict, claim.evidence = check_facts(claim, sources, state.request.query, **facts)
+                    if claim.verdict is False:
+                        _trim(claim, text, sources, state.request.query, **facts)
                     continue
                 if settings.mode == "quote":
                     prompt = QUOTE_PROMPT.format(which=_which(claim.cited), claim=claim.text)
@@ -515,7 +501,7 @@ async def verify(state: RunState, backend: Backend, settings: VerifySettings) ->
         log.warning("verification ran out of time; unchecked sentences are kept")
     except Exception as exc:  # a failing check costs the verdicts, never the answer
         log.warning("verification failed: %s", exc)
-    state.trace["trimmed"] = trimmed
+    state.trace["trimmed"] = sum(c.trimmed is not None for c in claims)
     state.trace["dependent"] = drop_dependents(claims)
     text = recite(text, claims)
     state.trace["recited"] = sum(c.recited is not None for c in claims)
