@@ -424,7 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
         "prompt states, weight repacking, the CLI's cold start)",
     )
     p.add_argument(
-        "--cli-runs", type=int, default=3, help="--levers: fresh `answer-engine ask` runs timed (0: skip)"
+        "--cli-runs",
+        type=int,
+        default=3,
+        help="--levers: fresh `answer-engine ask` runs timed, run i asking question i of --n (0: skip)",
     )
     p.add_argument(
         "--lever",

@@ -251,21 +251,24 @@ CLI_SIDES = {
 }
 
 
-def cli_first_token(question: str, runs: int, config: str | None, model: str | None) -> dict[str, Any]:
+def cli_first_token(questions: list[str], runs: int, config: str | None, model: str | None) -> dict[str, Any]:
     """``answer-engine ask`` in a fresh process each run, each side of ``CLI_SIDES`` in turn per run
-    (the state file is made by a run before the first timed one)."""
+    on the same question; run i asks ``questions[i % len(questions)]``, so the p50 is over several
+    prompts, not one prompt's length (the state file is made by a run before the first timed one)."""
     exe = Path(sys.executable).with_name("answer-engine")
-    cmd = [str(exe) if exe.exists() else "answer-engine", "ask", "--mode", "fast", question]
+    base = [str(exe) if exe.exists() else "answer-engine", "ask", "--mode", "fast"]
     if config:
-        cmd += ["--config", config]
+        base += ["--config", config]
     if model:
-        cmd += ["--model", model]
+        base += ["--model", model]
+    asked = [questions[i % len(questions)] for i in range(runs)]
     default = list(CLI_SIDES)[-1]
-    _cli_once(cmd, {**os.environ, **CLI_SIDES[default][1]})  # untimed: leaves the warmed start on disk
+    # untimed: leaves the warmed start (the same for every question) on disk
+    _cli_once([*base, questions[0]], {**os.environ, **CLI_SIDES[default][1]})
     times: dict[str, list[float]] = {name: [] for name in CLI_SIDES}
-    for _ in range(runs):
+    for question in asked:
         for name, (_, env) in CLI_SIDES.items():
-            times[name].append(_cli_once(cmd, {**os.environ, **env}))
+            times[name].append(_cli_once([*base, question], {**os.environ, **env}))
     first = list(CLI_SIDES)[0]
     sides = [
         {
@@ -285,8 +288,12 @@ def cli_first_token(question: str, runs: int, config: str | None, model: str | N
         "sides": sides,
         "first_token_ms_p50": sides[-1]["first_token_ms_p50"],  # the default side
         "first_token_ms_max": sides[-1]["first_token_ms_max"],
-        "question": question,
-        "rows": [{name: round(times[name][i], 1) for name in CLI_SIDES} for i in range(runs)],
+        "question": questions[0],
+        "questions": len(set(asked)),
+        "rows": [
+            {"question": asked[i], **{name: round(times[name][i], 1) for name in CLI_SIDES}}
+            for i in range(runs)
+        ],
     }
 
 
@@ -305,7 +312,7 @@ def run(
     levers = [asyncio.run(runs[name](settings, questions, progress)) for name in runs if name in only]
     cli = None
     if cli_runs and "cli" in only:
-        cli = cli_first_token(questions[0]["question"], cli_runs, config, model)
+        cli = cli_first_token([q["question"] for q in questions], cli_runs, config, model)
     summary: dict[str, Any] = {
         "model": settings.generation.model,
         "levers": [{k: v for k, v in lever.items() if k != "rows"} for lever in levers],
@@ -324,11 +331,10 @@ def run(
         )
     columns = ["lever", "off", "on", "off_ttft_ms_p50", "on_ttft_ms_p50", "ttft_ratio"]
     columns += ["off_prompt_tokens_p50", "on_prompt_tokens_p50", "questions"]
-    md = [
-        f"# bench --levers: {settings.generation.model}\n",
-        "Each lever off and on, alternating per question, in one run.\n",
-        report.markdown_table(summary["levers"], columns),
-    ]
+    md = [f"# bench --levers: {settings.generation.model}\n"]
+    if levers:
+        md += ["Each lever off and on, alternating per question, in one run.\n"]
+        md.append(report.markdown_table(summary["levers"], columns))
     if cli:
         md += ["\n## answer-engine ask, fresh process, to the first answer token\n"]
         columns = [
@@ -339,7 +345,10 @@ def run(
             f"ratio_to_{next(iter(CLI_SIDES))}",
         ]
         md.append(report.markdown_table(cli["sides"], columns))
-        md.append(f"\n{cli['runs']} runs of each, alternating; question: {cli['question']!r}\n")
-    md.append("\n![ratios](ratios.png)\n")
+        asked = list(dict.fromkeys(r["question"] for r in cli["rows"]))
+        md.append(f"\n{cli['runs']} runs of each, alternating, over {len(asked)} question(s):\n")
+        md += [f"- {q!r}" for q in asked]
+    if levers:
+        md.append("\n![ratios](ratios.png)\n")
     (out / "summary.md").write_text("\n".join(md), encoding="utf-8")
     return summary, out

@@ -200,11 +200,21 @@ def test_bench_levers_each_off_and_on_side_by_side(env, tmp_path, capsys):
     repack_rows = [r for r in rows if r["lever"] == "repack"]
     assert all(r["off"]["answer"] and r["on"]["answer"] for r in repack_rows)
     assert out["cli"]["runs"] == 1 and out["cli"]["first_token_ms_p50"] > 0
+    assert out["cli"]["questions"] == 1 and out["cli"]["rows"][0]["question"] == out["cli"]["question"]
     # each cold-start side in its own fresh process: torch, the ONNX export, and that with the state file
     assert [s["side"] for s in out["cli"]["sides"]] == ["torch", "onnx", "onnx+state"]
     assert out["cli"]["sides"][0]["ratio_to_torch"] == 1.0
     assert list((tmp_path / "data" / "cache" / "prompt-states").glob("*.kv"))  # the warmed start, kept
     assert {"summary.json", "summary.md", "rows.jsonl", "ratios.png"} <= {p.name for p in report.iterdir()}
+
+
+def test_bench_cli_lever_asks_a_different_question_each_run(env, tmp_path, capsys):
+    args = ["bench", "--levers", "--lever", "cli", "--questions", str(squad_file(tmp_path)), "--n", "2"]
+    assert main([*args, "--cli-runs", "2", "--json", "--report", str(tmp_path / "r")]) == 0
+    cli = json.loads(capsys.readouterr().out)["cli"]
+    asked = [row["question"] for row in cli["rows"]]
+    assert cli["questions"] == 2 and len(set(asked)) == 2 and asked[0] == cli["question"]
+    assert all(row[side] > 0 for row in cli["rows"] for side in ("torch", "onnx", "onnx+state"))
 
 
 def test_bench_levers_runs_only_the_levers_asked_for(env, tmp_path, capsys):
