@@ -19,7 +19,7 @@ from answer_engine.pipeline import Pipeline
 from answer_engine.stages.read import PageReader
 from answer_engine.stages.search import CachedSearch
 from answer_engine.stages.select import Selector
-from answer_engine.text import terms
+from answer_engine.text import ANALYZER_VERSION, terms
 from search_adapters.base import SearchProvider
 from search_adapters.local import LocalIndex
 from search_adapters.postgres import PostgresIndex
@@ -57,6 +57,7 @@ def build_pg_index(settings: Settings) -> PostgresIndex:
     return PostgresIndex(
         s.postgres_url,
         analyzer=terms,
+        analyzer_version=ANALYZER_VERSION,
         schema=s.postgres_schema,
         pool_size=s.postgres_pool,
         timeout_s=s.postgres_timeout_s,

@@ -34,7 +34,7 @@ from answer_engine.embeddings import Embedder, passage_input
 from answer_engine.extract import ExtractionError, extract_page
 from answer_engine.fetch import FetchedPage
 from answer_engine.passages import chunk_text
-from answer_engine.text import terms
+from answer_engine.text import ANALYZER_VERSION, terms
 from search_adapters import local
 from search_adapters.base import SearchError
 from search_adapters.local import StoredPage
@@ -128,7 +128,9 @@ def _source_files(source: Path) -> list[Path]:
 
 
 def fingerprint(sources: list[Path], passage_words: int) -> str:
-    h = hashlib.sha256(f"format={local.INDEX_FORMAT};passage_words={passage_words}".encode())
+    h = hashlib.sha256(
+        f"format={local.INDEX_FORMAT};analyzer={ANALYZER_VERSION};passage_words={passage_words}".encode()
+    )
     for source in sources:
         for f in _source_files(source):
             st = f.stat()

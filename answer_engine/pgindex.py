@@ -9,6 +9,10 @@
   transaction deletes the changed documents, writes their new pages, passages and embeddings,
   and refreshes the term statistics. A failure anywhere rolls it all back, and every replica goes on
   serving the previous index; readers never see half a batch.
+- Analysed by one analyzer: ``meta.analyzer`` is the ``text.ANALYZER_VERSION`` its terms were made
+  by; a write to an index made by another version first analyses every stored passage again (from
+  its page title and text, as written) in the same transaction, so the whole index is always one
+  version's (readers refuse another: ``PostgresIndex(analyzer_version=...)``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from answer_engine.ingest import (
     read_source_page,
 )
 from answer_engine.passages import chunk_text
-from answer_engine.text import terms
+from answer_engine.text import ANALYZER_VERSION, terms
 from search_adapters import postgres as layout
 from search_adapters.base import SearchError
 
@@ -61,6 +65,7 @@ class PgIndexReport(BaseModel):
     removed: int = 0
     pages: int = 0
     passages: int = 0
+    reanalysed: int = 0  # stored passages whose terms were made again (another analyzer version)
     schema_name: str = ""
 
 
@@ -122,6 +127,11 @@ def migrate(conn: Any, schema: str) -> int:
                 f"INSERT INTO {q}.meta (key, value) VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(version + 1),),
+            )
+        if before == 0:  # a new index: its (no) terms are this analyzer's
+            conn.execute(
+                f"INSERT INTO {q}.meta (key, value) VALUES ('analyzer', %s) ON CONFLICT (key) DO NOTHING",
+                (str(ANALYZER_VERSION),),
             )
     return before
 
@@ -230,6 +240,7 @@ class PostgresIngestor:
         report = PgIndexReport(schema_name=self.schema, removed=len(gone))
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            report.reanalysed = self._reanalyse(conn)
             sources = gone + [d.source for d, _ in prepared]
             if sources:
                 conn.execute(f"DELETE FROM {q}.documents WHERE source = ANY(%s)", (sources,))
@@ -274,6 +285,7 @@ class PostgresIngestor:
                 ("passages", total),
                 ("avg_terms", float(avg)),
                 ("embedded", self.embedder is not None),
+                ("analyzer", ANALYZER_VERSION),
             ):
                 conn.execute(
                     f"INSERT INTO {q}.meta (key, value) VALUES (%s, %s) "
@@ -285,6 +297,31 @@ class PostgresIngestor:
                 "DO UPDATE SET value = (meta.value::bigint + 1)::text"
             )
         return report
+
+    def _reanalyse(self, conn: Any) -> int:
+        """Inside the write's transaction: when the stored terms were made by another analyzer
+        version, every passage's terms made again from its page title and text (as ``_commit``
+        makes them). Returns how many passages were analysed again (0 when the index is current)."""
+        q = self.q
+        if layout.analyzer_version(conn, self.schema) == ANALYZER_VERSION:
+            return 0
+        stored = conn.execute(
+            f"SELECT p.id, g.title, p.body FROM {q}.passages p JOIN {q}.pages g ON g.id = p.page_id"
+        ).fetchall()
+        if not stored:
+            return 0
+        log.info("analysing %d stored passages again (analyzer version %s)", len(stored), ANALYZER_VERSION)
+        conn.execute(
+            "CREATE TEMP TABLE reanalysed (id bigint, terms tsvector, n_terms integer) ON COMMIT DROP"
+        )
+        with conn.cursor().copy("COPY reanalysed (id, terms, n_terms) FROM STDIN") as copy:
+            for pid, title, body in stored:
+                words = terms(f"{title}\n{body}")
+                copy.write_row((pid, layout.tsvector_literal(words), len(words)))
+        conn.execute(
+            f"UPDATE {q}.passages p SET terms = r.terms, n_terms = r.n_terms FROM reanalysed r WHERE p.id = r.id"
+        )
+        return len(stored)
 
     def documents(self, prefix: str = "") -> list[dict[str, Any]]:
         """What the index holds (sources starting with ``prefix``): each document's source, info,

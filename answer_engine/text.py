@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+import unicodedata
 
 from search_adapters.textutil import bm25s, truncate_words
 
-__all__ = ["approx_tokens", "bm25s", "pack_words", "split_sentences", "stopwords", "terms", "truncate_words"]
+__all__ = [
+    "ANALYZER_VERSION",
+    "approx_tokens",
+    "bm25s",
+    "fold",
+    "pack_words",
+    "split_sentences",
+    "stopwords",
+    "terms",
+    "truncate_words",
+]
 
 TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
 # A sentence ends at . ! or ? followed by whitespace, or at a line break.
@@ -26,10 +38,56 @@ def stopwords() -> frozenset[str]:
     return frozenset(bm25s().stopwords.STOPWORDS_EN)
 
 
+# What ``terms`` makes of a text; an index built with another version is rebuilt (the on-disk index
+# by its fingerprint, the PostgreSQL one by ``index --to postgres``). 2: Latin accents folded.
+ANALYZER_VERSION = 2
+# Latin letters that NFKD does not take apart into a letter and its accent
+_OWN_LETTERS = {
+    "ø": "o",
+    "ł": "l",
+    "đ": "d",
+    "ð": "d",
+    "ħ": "h",
+    "ı": "i",
+    "ŧ": "t",
+    "ß": "ss",
+    "æ": "ae",
+    "œ": "oe",
+    "þ": "th",
+}
+
+
+@functools.cache
+def _latin_folds() -> dict[int, str]:
+    """Each accented Latin letter (Latin-1, Latin Extended-A/B, Latin Extended Additional) to its
+    letters without the accent. Other scripts keep their marks: a Devanagari vowel sign or a
+    Cyrillic й is a letter of its own, not an accent."""
+    table: dict[int, str] = {}
+    for lower, own in _OWN_LETTERS.items():
+        table[ord(lower)] = own
+        if len(upper := lower.upper()) == 1 and upper != lower:
+            table[ord(upper)] = own.capitalize()
+    for cp in itertools.chain(range(0xC0, 0x250), range(0x1E00, 0x1F00)):
+        base = "".join(ch for ch in unicodedata.normalize("NFKD", chr(cp)) if not unicodedata.combining(ch))
+        if cp not in table and base != chr(cp) and base.isascii() and base.isalpha():
+            table[cp] = base
+    return table
+
+
+def fold(text: str) -> str:
+    """The text with its Latin letters' accents taken off ("Gospić" → "Gospic", "Temüjin" →
+    "Temujin"), as a reader types a name without them. Composed first, so a decomposed "c" and
+    combining acute folds like the precomposed "ć"."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", text).translate(_latin_folds())
+
+
 def terms(text: str) -> list[str]:
-    """Lower-cased, stop-word-free, stemmed terms: the unit of BM25 and of support scoring."""
+    """Lower-cased, accent-folded, stop-word-free, stemmed terms: the unit of BM25 and of support
+    scoring ("Gospić" and "Gospic" are one term)."""
     stop = stopwords()
-    words = [w for w in TOKEN_RE.findall(text.lower()) if w not in stop]
+    words = [w for w in TOKEN_RE.findall(fold(text).lower()) if w not in stop]
     return _stemmer().stemWords(words) if words else []
 
 

@@ -7,7 +7,9 @@ as they were.
 
 Layout, in one schema (``search.postgres_schema``):
 - ``meta``: key/value: ``schema_version``, ``generation`` (counts the writes), ``passages`` and
-  ``avg_terms`` (for BM25), ``embedded``;
+  ``avg_terms`` (for BM25), ``embedded``, ``analyzer`` (the version of the analyzer its terms were
+  made by: a query analysed by another would miss them, so a reader given ``analyzer_version``
+  refuses an index of another one);
 - ``documents``: one source file (or upload) per row, with the fingerprint that says it changed and
   ``info`` (an upload's file name, size, type, time);
 - ``pages``: url (unique), title, date, the document it came from (deleted with it);
@@ -131,6 +133,16 @@ def connect_pool(url: str, *, size: int, timeout_s: float) -> Any:
     return pool
 
 
+# An index written before ``meta.analyzer`` was kept was made by the first analyzer.
+UNSTAMPED_ANALYZER = 1
+
+
+def analyzer_version(conn: Any, schema: str) -> int:
+    """The version of the analyzer the index's terms were made by (``meta.analyzer``)."""
+    row = conn.execute(f"SELECT value FROM {quoted_schema(schema)}.meta WHERE key = 'analyzer'").fetchone()
+    return int(row[0]) if row else UNSTAMPED_ANALYZER
+
+
 def schema_version(conn: Any, schema: str) -> int:
     q = quoted_schema(schema)
     exists = conn.execute("SELECT to_regclass(%s)", (f"{q}.meta",)).fetchone()[0]
@@ -150,6 +162,7 @@ class PostgresIndex(SearchProvider, PassageStore):
         url: str,
         *,
         analyzer: Analyzer,
+        analyzer_version: int | None = None,
         schema: str = "answer_engine",
         pool_size: int = 4,
         timeout_s: float = 5.0,
@@ -157,7 +170,7 @@ class PostgresIndex(SearchProvider, PassageStore):
         if not url:
             raise SearchError("no PostgreSQL URL (search.postgres_url or DATABASE_URL)", provider="postgres")
         self.url, self.schema, self.q = url, schema, quoted_schema(schema)
-        self.analyzer = analyzer
+        self.analyzer, self.analyzer_version = analyzer, analyzer_version
         self.pool_size, self.timeout_s = pool_size, timeout_s
         self._pool: Any = None
         self._lock = threading.Lock()
@@ -177,11 +190,19 @@ class PostgresIndex(SearchProvider, PassageStore):
                 raise SearchError(f"PostgreSQL is not reachable: {exc}", provider="postgres") from exc
             with pool.connection() as conn:
                 version = schema_version(conn, self.schema)
+                analysed = analyzer_version(conn, self.schema) if version else None
+            problem = None
             if version != SCHEMA_VERSION:
+                problem = f"is at version {version}, expected {SCHEMA_VERSION}"
+            elif self.analyzer_version is not None and analysed != self.analyzer_version:
+                problem = (
+                    f"was analysed by analyzer version {analysed}, this engine's is {self.analyzer_version}"
+                )
+            if problem:
                 pool.close()
                 raise SearchError(
-                    f"the PostgreSQL index in schema {self.schema!r} is at version {version}, expected "
-                    f"{SCHEMA_VERSION}: run `answer-engine index --to postgres`",
+                    f"the PostgreSQL index in schema {self.schema!r} {problem}: run `answer-engine index "
+                    "--to postgres`",
                     provider="postgres",
                 )
             self._pool = pool

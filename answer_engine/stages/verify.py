@@ -24,7 +24,6 @@ import functools
 import logging
 import re
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -553,16 +552,11 @@ def about_the_question(
     asked = set(wanted)
     links = [link for page in pages.values() if (link := _link(page, sources, asked))]
     windows = [c.window for c in kept if c.window] + links
-    # a name asked without its accents is the page's name: "Gospic" is "Gospić"
-    weights = {_unaccented(t): w for t, w in state.term_weights.items()}
-    evidence = Passage(page=0, order=0, text=_unaccented(" ".join(windows)))
-    share = coverage(terms(_unaccented(question)), [evidence], weights or None)
+    # terms are accent-folded: a name asked without its accents ("Gospic") is the page's ("Gospić")
+    evidence = Passage(page=0, order=0, text=" ".join(windows))
+    share = coverage(wanted, [evidence], state.term_weights or None)
     state.trace["answer_coverage"] = share
     return share is None or share >= bar
-
-
-def _unaccented(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 _CHOICE_RE = re.compile(r"\bor\b", re.IGNORECASE)

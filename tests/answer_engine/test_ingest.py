@@ -112,6 +112,45 @@ async def test_jsonl_source(tmp_path):
     assert [p.text for p in index.page_passages("https://intranet.example/a")] == [rows[0]["text"]]
 
 
+async def test_a_name_searched_without_its_accents_finds_the_page(tmp_path):
+    data = tmp_path / "data"
+    f = tmp_path / "docs.jsonl"
+    rows = [
+        {
+            "url": "https://x.example/gospic",
+            "title": "Gospić",
+            "text": "Tesla was returned to Gospić in 1879.",
+        },
+        {
+            "url": "https://x.example/karlovac",
+            "title": "Karlovac",
+            "text": "Tesla studied in Karlovac in 1873.",
+        },
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    register_source(data, f)
+    index = index_of(Ingestor(data, include_default_corpus=False))
+    hits = await index.search("Where is Gospic?", max_results=2)
+    assert [h.url for h in hits] == ["https://x.example/gospic"]
+
+
+def test_an_index_made_by_another_analyzer_is_rebuilt(tmp_path, monkeypatch):
+    import answer_engine.ingest as ingest
+
+    data = tmp_path / "data"
+    f = tmp_path / "docs.jsonl"
+    f.write_text(
+        json.dumps({"url": "https://x.example/a", "title": "A", "text": "Gears and widgets."}) + "\n"
+    )
+    register_source(data, f)
+    meta = data / "index" / "local" / "meta.json"
+    Ingestor(data, include_default_corpus=False).ensure()
+    before = json.loads(meta.read_text())["fingerprint"]
+    monkeypatch.setattr(ingest, "ANALYZER_VERSION", ingest.ANALYZER_VERSION + 1)
+    Ingestor(data, include_default_corpus=False).ensure()
+    assert json.loads(meta.read_text())["fingerprint"] != before
+
+
 def test_bad_jsonl_line_is_a_clear_error(tmp_path):
     data = tmp_path / "data"
     f = tmp_path / "bad.jsonl"

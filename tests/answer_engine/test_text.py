@@ -1,6 +1,8 @@
 """The one tokenizer (index, passage ranking, citation support) and the text helpers."""
 
-from answer_engine.text import approx_tokens, pack_words, split_sentences, terms, truncate_words
+import pytest
+
+from answer_engine.text import approx_tokens, fold, pack_words, split_sentences, terms, truncate_words
 
 
 def test_terms_are_lowercased_stemmed_and_without_stop_words():
@@ -44,3 +46,26 @@ def test_truncate_at_a_word_boundary_with_an_ellipsis():
 def test_token_estimate_grows_with_words():
     assert approx_tokens("") == 1
     assert approx_tokens("word " * 30) == 41
+
+
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [
+        ("Gospic", "Gospić"),
+        ("Temujin", "Temüjin"),
+        ("Krakow", "Kraków"),
+        ("Lodz", "Łódź"),
+        ("Oresund", "Øresund"),
+        ("Strasse", "Straße"),
+        ("Gospic", "Gospic\u0301"),  # decomposed: c + combining acute
+    ],
+)
+def test_a_name_typed_without_its_accents_is_the_same_term(typed, written):
+    assert terms(typed) == terms(written) != []
+
+
+def test_folding_leaves_other_scripts_and_ascii_alone():
+    assert fold("Москва й") == "Москва й" and fold("हिन्दी") == "हिन्दी"
+    assert fold("Œuvre, Æsir, Ðorđe") == "Oeuvre, Aesir, Dorde"
+    text = "plain ascii"
+    assert fold(text) is text

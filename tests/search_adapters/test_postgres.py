@@ -138,6 +138,58 @@ def test_schema_is_created_and_migrated(pg_url, pg_schema, folder):
         assert migrate(conn, pg_schema) == layout.SCHEMA_VERSION  # idempotent
 
 
+def _unfolded_terms(text):
+    """The analyzer before version 2: accents kept ("gospić" and "gospic" two terms)."""
+    import Stemmer
+
+    from answer_engine.text import TOKEN_RE, stopwords
+
+    words = [w for w in TOKEN_RE.findall(text.lower()) if w not in stopwords()]
+    return Stemmer.Stemmer("english").stemWords(words)
+
+
+def test_an_index_made_by_another_analyzer_is_refused_then_analysed_again(
+    pg_url, pg_schema, folder, writer, monkeypatch
+):
+    import answer_engine.pgindex as pgindex
+    from answer_engine.text import ANALYZER_VERSION
+
+    (folder / "tesla-return.md").write_text(
+        "# Gospić\n\nTesla was returned to Gospić in 1879.", encoding="utf-8"
+    )
+    with monkeypatch.context() as old:  # written by the version-1 analyzer, as an older engine did
+        old.setattr(pgindex, "terms", _unfolded_terms)
+        old.setattr(pgindex, "ANALYZER_VERSION", 1)
+        assert writer.sync([folder]).reanalysed == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert layout.analyzer_version(conn, pg_schema) == 1
+    current = PostgresIndex(pg_url, analyzer=terms, analyzer_version=ANALYZER_VERSION, schema=pg_schema)
+    with pytest.raises(SearchError, match="analyzer version 1, this engine's is 2: run `answer-engine index"):
+        current.prepare()
+    unchecked = PostgresIndex(pg_url, analyzer=terms, schema=pg_schema)
+    assert unchecked.search_sync("Where is Gospic?", 3) == []  # what the check is for
+    unchecked.close()
+    # any write analyses every stored passage again, in its transaction; nothing else is re-read
+    report = writer.sync([folder])
+    assert report.unchanged == 4 and report.reanalysed >= 4
+    hits = current.search_sync("Where is Gospic?", 3)
+    assert [h.url for h in hits] == [(folder / "tesla-return.md").as_uri()]
+    assert current.search_sync("When was the Eiffel Tower completed?", 1)[0].title == "paris"
+    assert writer.sync([folder]).reanalysed == 0  # once
+    current.close()
+
+
+def test_a_new_index_is_stamped_with_the_analyzer(pg_url, pg_schema):
+    from answer_engine.text import ANALYZER_VERSION
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        migrate(conn, pg_schema)
+        assert layout.analyzer_version(conn, pg_schema) == ANALYZER_VERSION
+    empty = PostgresIndex(pg_url, analyzer=terms, analyzer_version=ANALYZER_VERSION, schema=pg_schema)
+    assert empty.search_sync("anything at all", 3) == []
+    empty.close()
+
+
 def test_unreachable_database_is_a_clear_error():
     idx = PostgresIndex("postgresql://postgres@127.0.0.1:1/none", analyzer=terms, timeout_s=1)
     with pytest.raises(SearchError, match="not reachable"):

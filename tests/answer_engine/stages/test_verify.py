@@ -731,7 +731,9 @@ def test_a_number_is_stated_in_digits_or_in_words():
 async def test_a_name_asked_without_its_accents_is_the_pages_name(settings):
     """SQuAD's "Why did the police bring Tesla back to Gospic?": the answer, word for word the page's,
     was withheld because "Gospic", the question's rarest term, is "Gospić" on the page, and the
-    question-coverage check counted it missing. (Weights as the index's rarity gives them.)"""
+    question-coverage check counted it missing. (Weights as the index's rarity gives them.) Terms
+    are accent-folded, so "Gospić" is the question's own name, not a fact the answer adds: the
+    sentence adds no name or number to judge, and it is kept unjudged."""
     question = "Why did the police bring Tesla back to Gospic?"
     page = (
         "On 24 March 1879, Tesla was returned to Gospić under police guard for not having a residence permit."
@@ -745,5 +747,5 @@ async def test_a_name_asked_without_its_accents_is_the_pages_name(settings):
     )
     settings.verify.mode = "facts"
     cites = await verify(state, None, settings.verify)
-    assert cites.answer == state.answer and cites.answer_support == "supported"
+    assert cites.answer == state.answer and cites.answer_support is None
     assert state.trace["answer_coverage"] > 0.5
