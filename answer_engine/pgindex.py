@@ -319,7 +319,8 @@ class PostgresIngestor:
                 words = terms(f"{title}\n{body}")
                 copy.write_row((pid, layout.tsvector_literal(words), len(words)))
         conn.execute(
-            f"UPDATE {q}.passages p SET terms = r.terms, n_terms = r.n_terms FROM reanalysed r WHERE p.id = r.id"
+            f"UPDATE {q}.passages p SET terms = r.terms, n_terms = r.n_terms "
+            "FROM reanalysed r WHERE p.id = r.id"
         )
         return len(stored)
 

@@ -28,7 +28,8 @@ def row(folder: str) -> dict[str, object]:
 def main() -> None:
     names = ["accented", "typed", "squad1000"]
     print(
-        "| set | questions | recall@1 before → after | recall@5 before → after | under the answerability bar before → after |"
+        "| set | questions | recall@1 before → after | recall@5 before → after "
+        "| under the answerability bar before → after |"
     )
     print("|---|---|---|---|---|")
     for name in names:
