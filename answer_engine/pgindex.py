@@ -58,6 +58,11 @@ def under(source: str, roots: list[str]) -> bool:
     return any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
 
 
+def passage_terms(title: str, text: str) -> list[str]:
+    """A passage's indexed terms: its page's title and its text, by the engine's analyzer."""
+    return terms(f"{title}\n{text}")
+
+
 class PgIndexReport(BaseModel):
     added: int = 0
     updated: int = 0
@@ -267,7 +272,7 @@ class PostgresIngestor:
                     pid = page_ids.get((doc.source, page.url))
                     if pid is None:
                         continue
-                    words = terms(f"{title}\n{text}")
+                    words = passage_terms(title, text)
                     order = orders.get(pid, 0)
                     orders[pid] = order + 1
                     copy.write_row((pid, order, text, layout.tsvector_literal(words), len(words), vector))
@@ -300,8 +305,9 @@ class PostgresIngestor:
 
     def _reanalyse(self, conn: Any) -> int:
         """Inside the write's transaction: when the stored terms were made by another analyzer
-        version, every passage's terms made again from its page title and text (as ``_commit``
-        makes them). Returns how many passages were analysed again (0 when the index is current)."""
+        version, every passage's terms made again from its page title and text (``passage_terms``,
+        as ``_commit`` makes them). Returns how many passages were analysed again (0 when the index
+        is current)."""
         q = self.q
         if layout.analyzer_version(conn, self.schema) == ANALYZER_VERSION:
             return 0
@@ -316,7 +322,7 @@ class PostgresIngestor:
         )
         with conn.cursor().copy("COPY reanalysed (id, terms, n_terms) FROM STDIN") as copy:
             for pid, title, body in stored:
-                words = terms(f"{title}\n{body}")
+                words = passage_terms(title, body)
                 copy.write_row((pid, layout.tsvector_literal(words), len(words)))
         conn.execute(
             f"UPDATE {q}.passages p SET terms = r.terms, n_terms = r.n_terms "

@@ -89,9 +89,16 @@ async def test_user_folder_is_indexed_and_rebuilt_on_change(tmp_path):
     assert sorted(p.name for p in (data / "index").iterdir()) == [".lock", "local"]
 
 
-async def test_jsonl_source(tmp_path):
+def _jsonl_source(tmp_path: Path, rows: list[dict]) -> Path:
+    """A registered JSONL source of these pages; returns the data dir."""
     data = tmp_path / "data"
     f = tmp_path / "docs.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    register_source(data, f)
+    return data
+
+
+async def test_jsonl_source(tmp_path):
     rows = [
         {
             "url": "https://intranet.example/a",
@@ -104,17 +111,13 @@ async def test_jsonl_source(tmp_path):
             "text": "Parking permits are issued by facilities.",
         },
     ]
-    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    register_source(data, f)
-    index = index_of(Ingestor(data, include_default_corpus=False))
+    index = index_of(Ingestor(_jsonl_source(tmp_path, rows), include_default_corpus=False))
     hits = await index.search("how many days of paid leave", max_results=2)
     assert hits[0].url == "https://intranet.example/a" and hits[0].title == "Holiday policy"
     assert [p.text for p in index.page_passages("https://intranet.example/a")] == [rows[0]["text"]]
 
 
 async def test_a_name_searched_without_its_accents_finds_the_page(tmp_path):
-    data = tmp_path / "data"
-    f = tmp_path / "docs.jsonl"
     rows = [
         {
             "url": "https://x.example/gospic",
@@ -127,9 +130,7 @@ async def test_a_name_searched_without_its_accents_finds_the_page(tmp_path):
             "text": "Tesla studied in Karlovac in 1873.",
         },
     ]
-    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    register_source(data, f)
-    index = index_of(Ingestor(data, include_default_corpus=False))
+    index = index_of(Ingestor(_jsonl_source(tmp_path, rows), include_default_corpus=False))
     hits = await index.search("Where is Gospic?", max_results=2)
     assert [h.url for h in hits] == ["https://x.example/gospic"]
 
